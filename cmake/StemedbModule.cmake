@@ -1,0 +1,18 @@
+# stemedb_module(NAME SOURCES ... DEPS ...): one static library per module. A module links only
+# the modules it may depend on, so the direction of dependencies is enforced by the build.
+function(stemedb_module name)
+  cmake_parse_arguments(M "" "" "SOURCES;DEPS;PRIVATE_DEPS" ${ARGN})
+  add_library(stemedb_${name} STATIC ${M_SOURCES})
+  target_include_directories(stemedb_${name} PUBLIC ${PROJECT_SOURCE_DIR}/include
+                                             PRIVATE ${PROJECT_SOURCE_DIR}/src)
+  target_link_libraries(stemedb_${name} PUBLIC ${M_DEPS} PRIVATE stemedb_warnings ${M_PRIVATE_DEPS})
+endfunction()
+
+# stemedb_test(NAME SOURCES ... DEPS ...): one GoogleTest binary, its tests registered with CTest.
+function(stemedb_test name)
+  cmake_parse_arguments(T "" "" "SOURCES;DEPS;LABELS" ${ARGN})
+  add_executable(${name} ${T_SOURCES})
+  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tests)
+  target_link_libraries(${name} PRIVATE ${T_DEPS} GTest::gtest GTest::gmock GTest::gtest_main stemedb_warnings)
+  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "${T_LABELS}")
+endfunction()

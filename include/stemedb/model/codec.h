@@ -1,0 +1,111 @@
+// Canonical encoding of claims and stored records (Cap'n Proto canonical form; see docs/format.md).
+//
+// - A claim's canonical bytes are the Cap'n Proto canonical form of its `Claim` message
+//   (schema/stemedb.capnp): a single segment, no segment table, no padding garbage, so equal
+//   content gives equal bytes however the message was built.
+// - AssertionId = BLAKE3("stemedb/assertion/v1" ‖ 0x00 ‖ canonical claim bytes).
+// - A stored record is the canonical form of a `SignedClaim` (claim + signatures), 8-byte aligned,
+//   read in place by SignedClaimView through a bounded reader.
+//
+// Decoding never trusts its input: hostile bytes produce a Corruption status, never a crash, and
+// a record that is not in canonical form is rejected (so no bit of a record is "don't care").
+// All functions are safe to call concurrently.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "stemedb/base/status.h"
+#include "stemedb/model/assertion.h"
+
+namespace stemedb {
+
+// The domain tag hashed in front of a claim's canonical bytes.
+inline constexpr std::string_view kAssertionIdDomain{"stemedb/assertion/v1\0", 21};
+
+// Bytes held in 64-bit words, so that they start 8-byte aligned as Cap'n Proto requires.
+class AlignedBytes {
+ public:
+  AlignedBytes() = default;
+  explicit AlignedBytes(std::vector<std::uint64_t> words) : words_(std::move(words)) {}
+  // Copies `bytes` into aligned storage; a length that is not a multiple of 8 is zero-padded.
+  static AlignedBytes CopyOf(std::span<const std::uint8_t> bytes);
+
+  std::span<const std::uint8_t> bytes() const noexcept {
+    return {reinterpret_cast<const std::uint8_t*>(words_.data()), words_.size() * 8};
+  }
+  std::span<const std::uint64_t> words() const noexcept { return words_; }
+  std::size_t size() const noexcept { return words_.size() * 8; }
+
+ private:
+  std::vector<std::uint64_t> words_;
+};
+
+// Limits applied when reading untrusted records: a size bound (1 MiB by default; a canonical
+// message cannot alias, so its size bounds the work of reading it) and a nesting depth far above
+// what the schema needs.
+struct DecodeLimits {
+  std::uint64_t traversal_limit_words = 128 * 1024;
+  int nesting_limit = 16;
+};
+
+// The canonical bytes of `assertion`'s claim.
+// Errors: InvalidArgument when a field is too large for Cap'n Proto to hold (validated input never is).
+Result<AlignedBytes> EncodeClaim(const Assertion& assertion);
+
+// BLAKE3 over kAssertionIdDomain and the canonical claim bytes.
+Result<AssertionId> ComputeAssertionId(const Assertion& assertion);
+// The same, over claim bytes already in canonical form.
+AssertionId AssertionIdOfCanonicalClaim(std::span<const std::uint8_t> canonical_claim) noexcept;
+
+// Decodes canonical claim bytes. Errors: Corruption (not a message, out of bounds, not canonical,
+// or bits outside the fields' values).
+Result<Assertion> DecodeClaim(std::span<const std::uint8_t> bytes, const DecodeLimits& limits = {});
+
+// The stored record of `signed_assertion`: canonical `SignedClaim` bytes (the ID is not stored;
+// a reader recomputes it).
+Result<AlignedBytes> EncodeRecord(const SignedAssertion& signed_assertion);
+
+// A read-only view of a stored record, reading fields in place from the bytes it was opened on.
+// The bytes must outlive the view. Opening checks structure and canonical form; it does not
+// verify signatures (see ValidateSignedAssertion). Movable, not copyable; not thread-safe to share.
+class SignedClaimView {
+ public:
+  // Opens `bytes` in place. REQUIRES: bytes.data() is 8-byte aligned (otherwise InvalidArgument;
+  // use AlignedBytes::CopyOf). Errors: Corruption.
+  static Result<SignedClaimView> Open(std::span<const std::uint8_t> bytes, const DecodeLimits& limits = {});
+
+  SignedClaimView(SignedClaimView&&) noexcept;
+  SignedClaimView& operator=(SignedClaimView&&) noexcept;
+  ~SignedClaimView();
+
+  std::string_view subject() const;
+  std::string_view predicate() const;
+  float confidence() const;
+  std::size_t signature_count() const;
+  // REQUIRES: i < signature_count().
+  SignatureEntry signature(std::size_t i) const;
+  // The ID, recomputed from the claim's bytes (one canonicalization and one BLAKE3).
+  AssertionId ComputeId() const;
+  // An owned copy with the recomputed ID. Trusts that the record is exact (see Verify).
+  SignedAssertion ToOwned() const;
+  // An owned copy, after checking that the claim's bytes are exactly the encoding of the value
+  // they decode to (Open checks layout only; this closes the gap, at the cost of one re-encode).
+  // Errors: Corruption.
+  Result<SignedAssertion> Verify() const;
+
+ private:
+  struct Impl;
+  explicit SignedClaimView(std::unique_ptr<Impl> impl) noexcept;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Decodes a stored record into an owned SignedAssertion, recomputing its ID and checking that
+// it is exact (SignedClaimView::Verify). Unaligned input is copied first. Errors: Corruption.
+Result<SignedAssertion> DecodeRecord(std::span<const std::uint8_t> bytes, const DecodeLimits& limits = {});
+
+}  // namespace stemedb

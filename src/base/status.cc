@@ -1,0 +1,66 @@
+#include "stemedb/base/status.h"
+
+#include <cerrno>
+#include <cstring>
+
+namespace stemedb {
+
+std::string_view StatusCodeName(StatusCode code) noexcept {
+  switch (code) {
+    case StatusCode::kOk: return "ok";
+    case StatusCode::kInvalidArgument: return "invalid_argument";
+    case StatusCode::kNotFound: return "not_found";
+    case StatusCode::kAlreadyExists: return "already_exists";
+    case StatusCode::kCorruption: return "corruption";
+    case StatusCode::kIoError: return "io_error";
+    case StatusCode::kPermissionDenied: return "permission_denied";
+    case StatusCode::kFailedPrecondition: return "failed_precondition";
+    case StatusCode::kResourceExhausted: return "resource_exhausted";
+    case StatusCode::kUnavailable: return "unavailable";
+    case StatusCode::kInternal: return "internal";
+  }
+  return "unknown";
+}
+
+Status Status::FromErrno(std::string_view what, int errno_value) {
+  std::string message(what);
+  message += ": ";
+  message += std::strerror(errno_value);
+  StatusCode code = StatusCode::kIoError;
+  if (errno_value == ENOSPC || errno_value == EDQUOT) code = StatusCode::kResourceExhausted;
+  if (errno_value == EACCES || errno_value == EPERM) code = StatusCode::kPermissionDenied;
+  if (errno_value == ENOENT) code = StatusCode::kNotFound;
+  if (errno_value == EEXIST) code = StatusCode::kAlreadyExists;
+  return {code, std::move(message)};
+}
+
+Status& Status::with_context(std::string context) & {
+  if (!ok()) context_.push_back(std::move(context));
+  return *this;
+}
+Status&& Status::with_context(std::string context) && {
+  if (!ok()) context_.push_back(std::move(context));
+  return std::move(*this);
+}
+Status& Status::with_field(std::string field) & {
+  if (!ok()) field_ = std::move(field);
+  return *this;
+}
+Status&& Status::with_field(std::string field) && {
+  if (!ok()) field_ = std::move(field);
+  return std::move(*this);
+}
+
+std::string Status::ToString() const {
+  if (ok()) return "ok";
+  std::string out(StatusCodeName(code_));
+  out += ": ";
+  for (auto it = context_.rbegin(); it != context_.rend(); ++it) {
+    out += *it;
+    out += ": ";
+  }
+  out += message_;
+  return out;
+}
+
+}  // namespace stemedb

@@ -1,0 +1,349 @@
+#include "stemedb/model/codec.h"
+
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+#include <fmt/format.h>
+#include <kj/exception.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <exception>
+#include <limits>
+
+#include "stemedb.capnp.h"
+
+namespace stemedb {
+namespace {
+
+template <std::size_t N>
+kj::ArrayPtr<const capnp::byte> AsCapnpBytes(const std::array<std::uint8_t, N>& bytes) {
+  return {bytes.data(), bytes.size()};
+}
+
+// -0.0 and +0.0 are one value; the encoding writes +0.0 so that they are one ID too.
+template <typename F>
+F NormalizeZero(F v) noexcept {
+  return v == F(0) ? F(0) : v;
+}
+
+void FillClaim(schema::Claim::Builder claim, const Assertion& a) {
+  claim.setSubject(a.subject.str());
+  claim.setPredicate(a.predicate.str());
+  auto object = claim.initObject();
+  std::visit(
+      [&](const auto& v) {
+        using T = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<T, EntityId>) {
+          object.setEntity(v.str());
+        } else if constexpr (std::is_same_v<T, LangText>) {
+          auto text = object.initText();
+          text.setValue(v.value);
+          text.setLang(v.lang);
+        } else if constexpr (std::is_same_v<T, std::int64_t>) {
+          object.setInteger(v);
+        } else if constexpr (std::is_same_v<T, double>) {
+          object.setNumber(NormalizeZero(v));
+        } else if constexpr (std::is_same_v<T, bool>) {
+          object.setBoolean(v);
+        } else if constexpr (std::is_same_v<T, Timestamp>) {
+          object.setTimestamp(v.micros());
+        } else if constexpr (std::is_same_v<T, TypedLiteral>) {
+          auto typed = object.initTyped();
+          typed.setLexical(v.lexical);
+          typed.setDatatype(v.datatype);
+        } else {
+          static_assert(std::is_same_v<T, Hash>);
+          object.setBlob(AsCapnpBytes(v.bytes()));
+        }
+      },
+      a.object.variant());
+  claim.setConfidence(NormalizeZero(a.confidence));
+  claim.setSourceHash(AsCapnpBytes(a.source_hash.bytes()));
+  if (a.visual_hash) {
+    claim.setHasVisualHash(true);
+    claim.setVisualHash(a.visual_hash->value());
+  }
+  if (a.parent) claim.setParentHash(AsCapnpBytes(a.parent->hash().bytes()));
+}
+
+AlignedBytes ToAligned(const kj::Array<capnp::word>& words) {
+  std::vector<std::uint64_t> out(words.size());
+  std::memcpy(out.data(), words.begin(), words.asBytes().size());
+  return AlignedBytes(std::move(out));
+}
+
+Status CorruptionFromException(std::string_view what, const kj::Exception& e) {
+  return Status::Corruption(fmt::format("{}: {}", what, e.getDescription().cStr()));
+}
+
+std::string_view ToView(capnp::Text::Reader text) { return {text.cStr(), text.size()}; }
+
+Status CheckHashSize(capnp::Data::Reader data, std::string_view field) {
+  if (data.size() != Hash::kSize) {
+    return Status::Corruption(fmt::format("{} is {} bytes, expected {}", field, data.size(), Hash::kSize));
+  }
+  return Status::Ok();
+}
+
+Hash ReadHash(capnp::Data::Reader data) { return Hash::FromBytes({data.begin(), data.size()}); }
+
+// Checks what Cap'n Proto's structure check cannot: fixed sizes and StemeDB's own canonical rules.
+// Allocates nothing, so a view can be opened without copying the record.
+Status CheckClaim(schema::Claim::Reader claim) {
+  auto object = claim.getObject();
+  switch (object.which()) {
+    case schema::ObjectValue::ENTITY:
+    case schema::ObjectValue::TEXT:
+    case schema::ObjectValue::INTEGER:
+    case schema::ObjectValue::BOOLEAN:
+    case schema::ObjectValue::TIMESTAMP:
+    case schema::ObjectValue::TYPED: break;
+    case schema::ObjectValue::NUMBER: {
+      const double v = object.getNumber();
+      if (v == 0.0 && std::signbit(v)) return Status::Corruption("object.number is -0.0, which is never encoded");
+      break;
+    }
+    case schema::ObjectValue::BLOB: STEMEDB_RETURN_IF_ERROR(CheckHashSize(object.getBlob(), "object.blob")); break;
+    default: return Status::Corruption(fmt::format("unknown object kind {}", static_cast<int>(object.which())));
+  }
+  const float confidence = claim.getConfidence();
+  if (confidence == 0.0F && std::signbit(confidence)) {
+    return Status::Corruption("confidence is -0.0, which is never encoded");
+  }
+  STEMEDB_RETURN_IF_ERROR(CheckHashSize(claim.getSourceHash(), "source_hash"));
+  if (!claim.getHasVisualHash() && claim.getVisualHash() != 0) {
+    return Status::Corruption("visual_hash is set but has_visual_hash is false");
+  }
+  if (claim.hasParentHash()) STEMEDB_RETURN_IF_ERROR(CheckHashSize(claim.getParentHash(), "parent_hash"));
+  return Status::Ok();
+}
+
+// REQUIRES: CheckClaim(claim) is OK.
+Assertion ReadClaim(schema::Claim::Reader claim) {
+  Assertion a;
+  a.subject = EntityId(ToView(claim.getSubject()));
+  a.predicate = RelationId(ToView(claim.getPredicate()));
+  auto object = claim.getObject();
+  switch (object.which()) {
+    case schema::ObjectValue::ENTITY: a.object = ObjectValue::Entity(EntityId(ToView(object.getEntity()))); break;
+    case schema::ObjectValue::TEXT: {
+      auto text = object.getText();
+      a.object = ObjectValue::Text(std::string(ToView(text.getValue())), std::string(ToView(text.getLang())));
+      break;
+    }
+    case schema::ObjectValue::INTEGER: a.object = ObjectValue::Integer(object.getInteger()); break;
+    case schema::ObjectValue::NUMBER: a.object = ObjectValue::Number(object.getNumber()); break;
+    case schema::ObjectValue::BOOLEAN: a.object = ObjectValue::Boolean(object.getBoolean()); break;
+    case schema::ObjectValue::TIMESTAMP: a.object = ObjectValue::Time(Timestamp(object.getTimestamp())); break;
+    case schema::ObjectValue::TYPED: {
+      auto typed = object.getTyped();
+      a.object = ObjectValue::Typed(std::string(ToView(typed.getLexical())), std::string(ToView(typed.getDatatype())));
+      break;
+    }
+    case schema::ObjectValue::BLOB: a.object = ObjectValue::Blob(ReadHash(object.getBlob())); break;
+  }
+  a.confidence = claim.getConfidence();
+  a.source_hash = ReadHash(claim.getSourceHash());
+  if (claim.getHasVisualHash()) a.visual_hash = PHash(claim.getVisualHash());
+  if (claim.hasParentHash()) a.parent = AssertionId(ReadHash(claim.getParentHash()));
+  return a;
+}
+
+Status CheckSignatures(capnp::List<schema::Signature>::Reader signatures) {
+  for (auto sig : signatures) {
+    if (sig.getAgent().size() != AgentId::kSize) return Status::Corruption("signature agent is not 32 bytes");
+    if (sig.getSignature().size() != SignatureBytes().size()) return Status::Corruption("signature is not 64 bytes");
+  }
+  return Status::Ok();
+}
+
+SignatureEntry ReadSignature(schema::Signature::Reader sig) {
+  SignatureEntry entry;
+  std::array<std::uint8_t, AgentId::kSize> agent{};
+  std::copy_n(sig.getAgent().begin(), agent.size(), agent.begin());
+  entry.agent = AgentId(agent);
+  std::copy_n(sig.getSignature().begin(), entry.signature.size(), entry.signature.begin());
+  entry.signed_at = Timestamp(sig.getSignedAt());
+  return entry;
+}
+
+// Cap'n Proto's canonical check is about layout, not meaning: a stale pointer behind an unselected
+// union member, or stray bits beside a Bool, still pass it. A claim is accepted only when its
+// bytes are exactly the encoding of the value they decode to, so no bit is "don't care" and one
+// claim cannot travel under two IDs.
+Status CheckExact(const Assertion& decoded, std::span<const std::uint8_t> canonical_claim) {
+  auto reencoded = EncodeClaim(decoded);
+  if (!reencoded.ok()) return Status::Corruption("claim cannot be re-encoded: " + reencoded.status().message());
+  const auto bytes = reencoded->bytes();
+  if (!std::equal(bytes.begin(), bytes.end(), canonical_claim.begin(), canonical_claim.end())) {
+    return Status::Corruption("claim holds bits outside its fields (not the encoding of the value it decodes to)");
+  }
+  return Status::Ok();
+}
+
+// A single-segment message over canonical bytes (canonical form has no segment table).
+struct CanonicalReader {
+  kj::ArrayPtr<const capnp::word> segment;
+  kj::ArrayPtr<const capnp::word> segments[1];
+  capnp::SegmentArrayMessageReader reader;
+
+  CanonicalReader(std::span<const std::uint8_t> bytes, const DecodeLimits& limits)
+      : segment(reinterpret_cast<const capnp::word*>(bytes.data()), bytes.size() / sizeof(capnp::word)),
+        segments{segment},
+        // The traversal limit guards against messages whose pointers alias (amplification). A
+        // canonical message cannot alias, so CheckShape bounds its size instead and the reader's
+        // own counter is not allowed to make repeated reads of a valid record fail.
+        reader(kj::arrayPtr(segments, 1),
+               capnp::ReaderOptions{std::numeric_limits<std::uint64_t>::max() / 2, limits.nesting_limit}) {}
+};
+
+Status CheckShape(std::span<const std::uint8_t> bytes, const DecodeLimits& limits) {
+  if (bytes.size() < sizeof(capnp::word) || bytes.size() % sizeof(capnp::word) != 0) {
+    return Status::Corruption(fmt::format("record length {} is not a positive multiple of 8", bytes.size()));
+  }
+  if (bytes.size() / sizeof(capnp::word) > limits.traversal_limit_words) {
+    return Status::Corruption(
+        fmt::format("record of {} bytes exceeds the limit of {} words", bytes.size(), limits.traversal_limit_words));
+  }
+  if (reinterpret_cast<std::uintptr_t>(bytes.data()) % alignof(capnp::word) != 0) {
+    return Status::InvalidArgument("record bytes are not 8-byte aligned");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+AlignedBytes AlignedBytes::CopyOf(std::span<const std::uint8_t> bytes) {
+  std::vector<std::uint64_t> words((bytes.size() + 7) / 8, 0);
+  if (!bytes.empty()) std::memcpy(words.data(), bytes.data(), bytes.size());
+  return AlignedBytes(std::move(words));
+}
+
+Result<AlignedBytes> EncodeClaim(const Assertion& assertion) {
+  try {
+    capnp::MallocMessageBuilder message;
+    auto claim = message.initRoot<schema::Claim>();
+    FillClaim(claim, assertion);
+    return ToAligned(capnp::canonicalize(claim.asReader()));
+  } catch (const kj::Exception& e) {
+    return Status::InvalidArgument(fmt::format("claim cannot be encoded: {}", e.getDescription().cStr()));
+  }
+}
+
+AssertionId AssertionIdOfCanonicalClaim(std::span<const std::uint8_t> canonical_claim) noexcept {
+  return AssertionId(Blake3Hasher().Update(kAssertionIdDomain).Update(canonical_claim).Finalize());
+}
+
+Result<AssertionId> ComputeAssertionId(const Assertion& assertion) {
+  STEMEDB_ASSIGN_OR_RETURN(AlignedBytes bytes, EncodeClaim(assertion));
+  return AssertionIdOfCanonicalClaim(bytes.bytes());
+}
+
+Result<Assertion> DecodeClaim(std::span<const std::uint8_t> bytes, const DecodeLimits& limits) {
+  STEMEDB_RETURN_IF_ERROR(CheckShape(bytes, limits));
+  try {
+    CanonicalReader message(bytes, limits);
+    if (!message.reader.isCanonical()) return Status::Corruption("claim is not in canonical form");
+    auto claim = message.reader.getRoot<schema::Claim>();
+    STEMEDB_RETURN_IF_ERROR(CheckClaim(claim));
+    Assertion assertion = ReadClaim(claim);
+    STEMEDB_RETURN_IF_ERROR(CheckExact(assertion, bytes));
+    return assertion;
+  } catch (const kj::Exception& e) {
+    return CorruptionFromException("claim cannot be decoded", e);
+  }
+}
+
+Result<AlignedBytes> EncodeRecord(const SignedAssertion& signed_assertion) {
+  try {
+    capnp::MallocMessageBuilder message;
+    auto record = message.initRoot<schema::SignedClaim>();
+    FillClaim(record.initClaim(), signed_assertion.assertion);
+    auto signatures = record.initSignatures(static_cast<unsigned>(signed_assertion.signatures.size()));
+    for (unsigned i = 0; i < signatures.size(); ++i) {
+      const SignatureEntry& entry = signed_assertion.signatures[i];
+      signatures[i].setAgent(AsCapnpBytes(entry.agent.bytes()));
+      signatures[i].setSignature(AsCapnpBytes(entry.signature));
+      signatures[i].setSignedAt(entry.signed_at.micros());
+    }
+    return ToAligned(capnp::canonicalize(record.asReader()));
+  } catch (const kj::Exception& e) {
+    return Status::InvalidArgument(fmt::format("record cannot be encoded: {}", e.getDescription().cStr()));
+  }
+}
+
+struct SignedClaimView::Impl {
+  CanonicalReader message;
+  schema::SignedClaim::Reader root;
+
+  Impl(std::span<const std::uint8_t> bytes, const DecodeLimits& limits) : message(bytes, limits) {}
+};
+
+SignedClaimView::SignedClaimView(std::unique_ptr<Impl> impl) noexcept : impl_(std::move(impl)) {}
+SignedClaimView::SignedClaimView(SignedClaimView&&) noexcept = default;
+SignedClaimView& SignedClaimView::operator=(SignedClaimView&&) noexcept = default;
+SignedClaimView::~SignedClaimView() = default;
+
+Result<SignedClaimView> SignedClaimView::Open(std::span<const std::uint8_t> bytes, const DecodeLimits& limits) {
+  STEMEDB_RETURN_IF_ERROR(CheckShape(bytes, limits));
+  try {
+    auto impl = std::make_unique<Impl>(bytes, limits);
+    if (!impl->message.reader.isCanonical()) return Status::Corruption("record is not in canonical form");
+    impl->root = impl->message.reader.getRoot<schema::SignedClaim>();
+    // Everything the accessors rely on is checked once here, so that they cannot fail.
+    STEMEDB_RETURN_IF_ERROR(CheckClaim(impl->root.getClaim()));
+    STEMEDB_RETURN_IF_ERROR(CheckSignatures(impl->root.getSignatures()));
+    return SignedClaimView(std::move(impl));
+  } catch (const kj::Exception& e) {
+    return CorruptionFromException("record cannot be decoded", e);
+  }
+}
+
+std::string_view SignedClaimView::subject() const { return ToView(impl_->root.getClaim().getSubject()); }
+std::string_view SignedClaimView::predicate() const { return ToView(impl_->root.getClaim().getPredicate()); }
+float SignedClaimView::confidence() const { return impl_->root.getClaim().getConfidence(); }
+std::size_t SignedClaimView::signature_count() const { return impl_->root.getSignatures().size(); }
+SignatureEntry SignedClaimView::signature(std::size_t i) const {
+  return ReadSignature(impl_->root.getSignatures()[static_cast<unsigned>(i)]);
+}
+
+AssertionId SignedClaimView::ComputeId() const {
+  // The claim inside a canonical record is itself canonical, but has no root pointer of its own;
+  // canonicalize() copies it out (a few hundred bytes) so that it can be hashed.
+  const kj::Array<capnp::word> claim = capnp::canonicalize(impl_->root.getClaim());
+  const auto bytes = claim.asBytes();
+  return AssertionIdOfCanonicalClaim({bytes.begin(), bytes.size()});
+}
+
+Result<SignedAssertion> SignedClaimView::Verify() const {
+  const kj::Array<capnp::word> claim = capnp::canonicalize(impl_->root.getClaim());
+  const auto claim_bytes = claim.asBytes();
+  const std::span<const std::uint8_t> canonical(claim_bytes.begin(), claim_bytes.size());
+  SignedAssertion out{ReadClaim(impl_->root.getClaim()), AssertionIdOfCanonicalClaim(canonical), {}};
+  STEMEDB_RETURN_IF_ERROR(CheckExact(out.assertion, canonical));
+  for (auto sig : impl_->root.getSignatures()) out.signatures.push_back(ReadSignature(sig));
+  return out;
+}
+
+SignedAssertion SignedClaimView::ToOwned() const {
+  SignedAssertion out{ReadClaim(impl_->root.getClaim()), ComputeId(), {}};
+  for (auto sig : impl_->root.getSignatures()) out.signatures.push_back(ReadSignature(sig));
+  return out;
+}
+
+Result<SignedAssertion> DecodeRecord(std::span<const std::uint8_t> bytes, const DecodeLimits& limits) {
+  AlignedBytes copy;
+  if (reinterpret_cast<std::uintptr_t>(bytes.data()) % alignof(capnp::word) != 0) {
+    copy = AlignedBytes::CopyOf(bytes);
+    bytes = copy.bytes().first(bytes.size());
+  }
+  STEMEDB_ASSIGN_OR_RETURN(SignedClaimView view, SignedClaimView::Open(bytes, limits));
+  try {
+    return view.Verify();
+  } catch (const kj::Exception& e) {
+    return CorruptionFromException("record cannot be decoded", e);
+  }
+}
+
+}  // namespace stemedb
