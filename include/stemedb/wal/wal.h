@@ -1,0 +1,171 @@
+// Wal: StemeDB's write-ahead log, the log of record. Every accepted record is appended here and,
+// in the default sync mode, fsynced before it is acknowledged. Everything else is derived from it.
+//
+// Promises:
+// - An acknowledged record (Durability::kDurable) survives kill -9 and power loss, byte for byte,
+//   at the position it was acknowledged with. Positions are dense and increase in append order.
+// - Nothing is rewritten in place. Recovery cuts only a torn tail of never-acknowledged bytes;
+//   damage to records that were durable makes Open fail with Corruption naming the segment and
+//   offset (Repair truncates there explicitly and reports what it dropped).
+// - After a failed write or fdatasync the WAL acknowledges nothing more: every later append
+//   fails with FailedPrecondition carrying the first error (the page cache state is unknown, so
+//   retrying and trusting would be a lie).
+//
+// Group commit: many threads may call Append concurrently; one writer thread gathers what is
+// pending into one write and one fdatasync, and each caller returns once its batch is durable.
+//
+// Thread-safety: all methods are safe for concurrent use. A WalReader is used by one thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "stemedb/base/env.h"
+#include "stemedb/base/status.h"
+#include "stemedb/wal/format.h"
+
+namespace stemedb::wal {
+
+enum class SyncMode {
+  kAlways,    // fdatasync every batch before acknowledging (default)
+  kInterval,  // acknowledge after write(); fdatasync at most every sync_interval
+  kNone,      // never fdatasync until Sync()/Close(): bulk loads that can be redone
+};
+
+// What an acknowledgement guarantees.
+enum class Durability {
+  kDurable,  // fsynced: survives power loss
+  kWritten,  // in the OS page cache: survives kill -9 of this process, not power loss
+};
+
+struct WalOptions {
+  SyncMode sync_mode = SyncMode::kAlways;
+  std::chrono::milliseconds sync_interval{10};
+  // A segment is sealed and a new one started once it would grow past this size.
+  std::uint64_t segment_bytes = 64ULL << 20;
+  // Payloads larger than this are refused (InvalidArgument) before anything is written.
+  std::uint32_t max_record_bytes = 16U << 20;
+  // One group commit writes at most this much (a single larger record still goes alone).
+  std::size_t max_batch_bytes = 8U << 20;
+  Env* env = nullptr;  // nullptr: DefaultEnv()
+};
+
+struct RecordInput {
+  RecordType type = RecordType::kTest;
+  std::span<const std::uint8_t> payload;
+};
+
+struct AppendResult {
+  LogPosition first = 0;  // position of the first record appended by the call
+  LogPosition last = 0;   // position of the last one
+  Durability durability = Durability::kDurable;
+};
+
+// What Open found and did.
+struct RecoveryReport {
+  std::size_t segments = 0;
+  LogPosition last_position = 0;      // the last valid record (0: empty log)
+  std::uint64_t torn_tail_bytes = 0;  // bytes cut from the end of the last segment
+  std::string torn_tail_segment;      // where they were cut, when any
+  std::uint64_t torn_tail_offset = 0;
+};
+
+// What Repair dropped.
+struct RepairReport {
+  LogPosition last_kept_position = 0;
+  std::uint64_t dropped_bytes = 0;
+  std::vector<std::string> dropped_segments;  // later segments set aside (renamed *.wal.dropped)
+  std::string cut_segment;
+  std::uint64_t cut_offset = 0;
+};
+
+// One record read from the log. `payload` is 8-byte aligned and valid until the reader's next call.
+struct WalRecord {
+  LogPosition position = 0;
+  RecordType type = RecordType::kInvalid;
+  std::span<const std::uint8_t> payload;
+};
+
+class WalReader;
+
+class Wal {
+ public:
+  // Opens (creating if needed) the WAL in `dir`: locks it against other openers, recovers the
+  // last segment (see the class comment) and starts the writer.
+  // Errors: FailedPrecondition when locked by another opener; Corruption for damage to durable
+  // records; IoError and friends from the file system.
+  static Result<std::unique_ptr<Wal>> Open(const std::filesystem::path& dir, WalOptions options = {});
+
+  // Scans the whole log and truncates it at the first damaged record, setting aside any later
+  // segments. For use by an operator after Open reported Corruption; it drops data, and says what.
+  // REQUIRES: the WAL is not open.
+  static Result<RepairReport> Repair(const std::filesystem::path& dir, Env* env = nullptr);
+
+  Wal(const Wal&) = delete;
+  Wal& operator=(const Wal&) = delete;
+  // Closes (see Close) and logs any error.
+  ~Wal();
+
+  // Appends one record and returns once it is acknowledged under the sync mode.
+  // Errors: InvalidArgument (type 0, payload too large: nothing written); FailedPrecondition
+  // after an earlier I/O error; Unavailable after Close; the I/O error of this batch.
+  Result<AppendResult> Append(RecordType type, std::span<const std::uint8_t> payload);
+  // Appends several records at consecutive positions, acknowledged together.
+  Result<AppendResult> AppendBatch(std::span<const RecordInput> records);
+
+  // Forces an fdatasync of everything written so far (useful in kNone / kInterval modes).
+  Status Sync();
+
+  // Stops accepting appends, finishes the ones pending, syncs and closes. Idempotent.
+  Status Close();
+
+  // The last position acknowledged to a caller.
+  LogPosition written_position() const noexcept;
+  // The last position known durable (fsynced).
+  LogPosition durable_position() const noexcept;
+  // The last position readers may see: durable_position(), or written_position() in kNone mode.
+  LogPosition visible_position() const noexcept;
+  // Blocks until visible_position() >= position, the timeout passes, or the WAL stops.
+  // Returns the visible position at that moment.
+  LogPosition WaitForVisible(LogPosition position, std::chrono::milliseconds timeout) const;
+
+  // A reader positioned at `from` (the first record it returns has position `from`, once that is
+  // visible). REQUIRES: from >= 1. The reader may outlive this Wal, but then sees nothing new.
+  Result<std::unique_ptr<WalReader>> NewReader(LogPosition from) const;
+
+  const RecoveryReport& recovery() const noexcept;
+  SyncMode sync_mode() const noexcept;
+
+  struct State;  // shared with readers
+
+ private:
+  explicit Wal(std::shared_ptr<State> state);
+  std::shared_ptr<State> state_;
+};
+
+class WalReader {
+ public:
+  ~WalReader();
+  WalReader(const WalReader&) = delete;
+  WalReader& operator=(const WalReader&) = delete;
+
+  // The next record, or nullopt when every visible record has been read.
+  // Errors: Corruption naming segment and offset when a visible record cannot be read back.
+  Result<std::optional<WalRecord>> Next();
+  // The position the next record will have.
+  LogPosition next_position() const noexcept;
+
+ private:
+  friend class Wal;
+  struct Impl;
+  explicit WalReader(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace stemedb::wal

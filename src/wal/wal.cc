@@ -1,0 +1,526 @@
+#include "stemedb/wal/wal.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "segment_scan.h"
+
+namespace stemedb::wal {
+
+using internal::ScanSegment;
+using internal::SegmentScan;
+
+namespace {
+
+// Segment files of `dir`, sorted by first position.
+Result<std::vector<std::pair<LogPosition, std::string>>> ListSegments(Env* env, const std::filesystem::path& dir) {
+  STEMEDB_ASSIGN_OR_RETURN(auto names, env->ListDir(dir));
+  std::vector<std::pair<LogPosition, std::string>> segments;
+  for (auto& name : names) {
+    if (auto first = ParseSegmentFileName(name)) segments.emplace_back(*first, std::move(name));
+  }
+  std::sort(segments.begin(), segments.end());
+  return segments;
+}
+
+// Reads a whole file into 8-byte aligned memory.
+Result<std::vector<std::uint64_t>> ReadWhole(File& file, std::uint64_t& size) {
+  STEMEDB_ASSIGN_OR_RETURN(size, file.Size());
+  std::vector<std::uint64_t> words((size + 7) / 8, 0);
+  auto bytes = std::span<std::uint8_t>(reinterpret_cast<std::uint8_t*>(words.data()), size);
+  STEMEDB_ASSIGN_OR_RETURN(std::size_t n, file.ReadAt(0, bytes));
+  if (n != size) return Status::IoError(fmt::format("short read: {} of {} bytes", n, size));
+  return words;
+}
+
+std::span<const std::uint8_t> AsBytes(const std::vector<std::uint64_t>& words, std::uint64_t size) {
+  return {reinterpret_cast<const std::uint8_t*>(words.data()), size};
+}
+
+// Creates a new segment whose first record will be `first`, durably (file and directory).
+Result<std::unique_ptr<File>> CreateSegment(Env* env, const std::filesystem::path& dir, LogPosition first) {
+  const auto path = dir / SegmentFileName(first);
+  STEMEDB_ASSIGN_OR_RETURN(auto file, env->Open(path, OpenMode::kCreateExclusive));
+  const auto header = EncodeSegmentHeader(first);
+  STEMEDB_RETURN_IF_ERROR(file->Append(header));
+  STEMEDB_RETURN_IF_ERROR(file->Sync());
+  STEMEDB_RETURN_IF_ERROR(env->SyncDir(dir));
+  return file;
+}
+
+}  // namespace
+
+struct Wal::State {
+  std::filesystem::path dir;
+  WalOptions options;
+  Env* env = nullptr;
+  std::unique_ptr<Env::Lock> dir_lock;
+  RecoveryReport recovery;
+
+  // Positions. Written by the writer thread; read anywhere.
+  std::atomic<LogPosition> written{0};
+  std::atomic<LogPosition> durable{0};
+  std::atomic<LogPosition> visible{0};
+
+  // Everything below is guarded by mu.
+  mutable std::mutex mu;
+  std::condition_variable work_cv;             // the writer waits for requests
+  mutable std::condition_variable done_cv;     // appenders wait for their batch
+  mutable std::condition_variable visible_cv;  // readers wait for new records
+  struct Request {
+    std::span<const RecordInput> records;
+    std::uint64_t bytes = 0;
+    bool done = false;
+    Status status;
+    AppendResult result;
+  };
+  std::deque<Request*> pending;
+  bool closing = false;
+  bool sync_requested = false;
+  std::uint64_t sync_generation = 0;  // bumped after each completed forced sync
+  Status sticky;                      // first I/O error: nothing is acknowledged after it
+
+  // Owned by the writer thread only.
+  std::unique_ptr<File> segment;
+  std::uint64_t segment_size = 0;
+  std::vector<std::uint8_t> buffer;
+  std::chrono::steady_clock::time_point last_sync = std::chrono::steady_clock::now();
+
+  std::thread writer;
+
+  void RunWriter();
+  Status WriteBatch(std::vector<Request*>& batch);
+  Status SyncSegment();
+  void Publish(LogPosition written_now, bool synced);
+};
+
+void Wal::State::Publish(LogPosition written_now, bool synced) {
+  written.store(written_now, std::memory_order_release);
+  if (synced) durable.store(written_now, std::memory_order_release);
+  visible.store(options.sync_mode == SyncMode::kNone ? written_now : durable.load(), std::memory_order_release);
+}
+
+Status Wal::State::SyncSegment() {
+  Status s = segment->Sync();
+  if (s.ok()) last_sync = std::chrono::steady_clock::now();
+  return s;
+}
+
+Status Wal::State::WriteBatch(std::vector<Request*>& batch) {
+  std::uint64_t batch_bytes = 0;
+  for (Request* r : batch) batch_bytes += r->bytes;
+
+  // Roll to a new segment when this batch would overflow a segment that already holds records.
+  // The old one is synced first, so every sealed segment is wholly durable.
+  LogPosition next = written.load() + 1;
+  if (segment_size > kSegmentHeaderSize && segment_size + batch_bytes > options.segment_bytes) {
+    STEMEDB_RETURN_IF_ERROR(SyncSegment().with_context("sync segment before roll"));
+    Publish(written.load(), true);
+    STEMEDB_ASSIGN_OR_RETURN(segment, CreateSegment(env, dir, next));
+    segment_size = kSegmentHeaderSize;
+    spdlog::debug("wal: rolled to segment {}", SegmentFileName(next));
+  }
+
+  buffer.resize(batch_bytes);
+  std::uint8_t* out = buffer.data();
+  const LogPosition synced_through = durable.load();
+  for (Request* r : batch) {
+    r->result.first = next;
+    for (const RecordInput& rec : r->records) {
+      RecordHeader h{rec.type, next, static_cast<std::uint32_t>(rec.payload.size()), synced_through};
+      EncodeRecordHeader(h, rec.payload, std::span<std::uint8_t, kRecordHeaderSize>(out, kRecordHeaderSize));
+      if (!rec.payload.empty()) std::memcpy(out + kRecordHeaderSize, rec.payload.data(), rec.payload.size());
+      const std::uint64_t footprint = RecordFootprint(rec.payload.size());
+      std::memset(out + kRecordHeaderSize + rec.payload.size(), 0, footprint - kRecordHeaderSize - rec.payload.size());
+      out += footprint;
+      ++next;
+    }
+    r->result.last = next - 1;
+  }
+
+  STEMEDB_RETURN_IF_ERROR(segment->Append(buffer));
+  segment_size += batch_bytes;
+  bool synced = false;
+  if (options.sync_mode == SyncMode::kAlways ||
+      (options.sync_mode == SyncMode::kInterval &&
+       std::chrono::steady_clock::now() - last_sync >= options.sync_interval)) {
+    STEMEDB_RETURN_IF_ERROR(SyncSegment());
+    synced = true;
+  }
+  Publish(next - 1, synced);
+  const Durability durability = synced || durable.load() >= next - 1 ? Durability::kDurable : Durability::kWritten;
+  for (Request* r : batch) r->result.durability = durability;
+  return Status::Ok();
+}
+
+void Wal::State::RunWriter() {
+  std::vector<Request*> batch;
+  std::unique_lock lock(mu);
+  for (;;) {
+    const bool interval_due = options.sync_mode == SyncMode::kInterval && durable.load() < written.load();
+    if (pending.empty() && !sync_requested && !closing) {
+      if (interval_due) {
+        work_cv.wait_for(lock, options.sync_interval);
+      } else {
+        work_cv.wait(lock);
+      }
+    }
+    if (pending.empty() && !sync_requested && closing) break;
+
+    batch.clear();
+    std::uint64_t bytes = 0;
+    while (!pending.empty() && (batch.empty() || bytes + pending.front()->bytes <= options.max_batch_bytes)) {
+      bytes += pending.front()->bytes;
+      batch.push_back(pending.front());
+      pending.pop_front();
+    }
+    const bool want_sync =
+        sync_requested || (options.sync_mode == SyncMode::kInterval && durable.load() < written.load() &&
+                           std::chrono::steady_clock::now() - last_sync >= options.sync_interval);
+    sync_requested = false;
+    const bool healthy = sticky.ok();
+    lock.unlock();
+
+    Status status = healthy ? Status::Ok() : sticky;
+    if (healthy && !batch.empty()) status = WriteBatch(batch);
+    if (healthy && status.ok() && want_sync && durable.load() < written.load()) {
+      status = SyncSegment();
+      if (status.ok()) Publish(written.load(), true);
+    }
+
+    lock.lock();
+    if (!status.ok() && sticky.ok()) {
+      sticky = status;
+      spdlog::error("wal: {} — the WAL acknowledges nothing more until reopened", status.ToString());
+    }
+    for (Request* r : batch) {
+      r->status = status;
+      r->done = true;
+    }
+    if (want_sync) ++sync_generation;
+    done_cv.notify_all();
+    visible_cv.notify_all();
+  }
+}
+
+Result<std::unique_ptr<Wal>> Wal::Open(const std::filesystem::path& dir, WalOptions options) {
+  auto state = std::make_shared<State>();
+  state->dir = dir;
+  state->env = options.env != nullptr ? options.env : DefaultEnv();
+  state->options = options;
+  Env* env = state->env;
+  const std::string where = fmt::format("open WAL {}", dir.string());
+  if (options.segment_bytes < kSegmentHeaderSize + kRecordHeaderSize) {
+    return Status::InvalidArgument(where + ": segment_bytes is too small");
+  }
+
+  STEMEDB_RETURN_IF_ERROR(env->CreateDirs(dir).with_context(where));
+  auto lock = env->LockFile(dir / "LOCK");
+  if (!lock.ok()) return std::move(lock).status().with_context(where);
+  state->dir_lock = std::move(*lock);
+
+  auto segments = ListSegments(env, dir);
+  if (!segments.ok()) return std::move(segments).status().with_context(where);
+  state->recovery.segments = segments->size();
+
+  if (segments->empty()) {
+    auto file = CreateSegment(env, dir, 1);
+    if (!file.ok()) return std::move(file).status().with_context(where);
+    state->segment = std::move(*file);
+    state->segment_size = kSegmentHeaderSize;
+    state->recovery.segments = 1;
+  } else {
+    const auto& [first, name] = segments->back();
+    const std::string seg_where = fmt::format("{}: segment {}", where, name);
+    auto file = env->Open(dir / name, OpenMode::kAppend);
+    if (!file.ok()) return std::move(file).status().with_context(where);
+    std::uint64_t size = 0;
+    auto words = ReadWhole(**file, size);
+    if (!words.ok()) return std::move(words).status().with_context(seg_where);
+    const auto bytes = AsBytes(*words, size);
+
+    auto header_first = DecodeSegmentHeader(bytes);
+    if (!header_first.ok() && size <= kSegmentHeaderSize) {
+      // A crash while a new segment was being created: it holds no record. Start it again.
+      spdlog::warn("wal: segment {} has an incomplete header ({} bytes); recreating it", name, size);
+      STEMEDB_RETURN_IF_ERROR((*file)->Truncate(0).with_context(seg_where));
+      const auto fresh = EncodeSegmentHeader(first);
+      STEMEDB_RETURN_IF_ERROR((*file)->Append(fresh).with_context(seg_where));
+      STEMEDB_RETURN_IF_ERROR((*file)->Sync().with_context(seg_where));
+      header_first = first;
+      size = kSegmentHeaderSize;
+    } else if (!header_first.ok()) {
+      return std::move(header_first).status().with_context(seg_where + " offset 0");
+    }
+    if (*header_first != first) {
+      return Status::Corruption(
+          fmt::format("{}: header says first position {}, file name says {}", seg_where, *header_first, first));
+    }
+
+    const SegmentScan scan =
+        ScanSegment(bytes.first(std::min<std::uint64_t>(size, bytes.size())), first, options.max_record_bytes);
+    if (scan.problem) {
+      if (scan.later_synced_through) {
+        return Status::Corruption(fmt::format(
+            "{} offset {}: {} at position {}, yet the record at offset {} was written after position {} was "
+            "durable: acknowledged data is damaged. Refusing to open; Wal::Repair (stemedb wal-repair) "
+            "truncates here and reports what it drops",
+            seg_where, scan.valid_end, *scan.problem, scan.last_position + 1, scan.later_offset,
+            *scan.later_synced_through));
+      }
+      // A torn tail: bytes of a batch that was never acknowledged. Cut it.
+      state->recovery.torn_tail_bytes = size - scan.valid_end;
+      state->recovery.torn_tail_segment = name;
+      state->recovery.torn_tail_offset = scan.valid_end;
+      spdlog::warn("wal: cutting a torn tail of {} bytes at {} offset {} ({})", size - scan.valid_end, name,
+                   scan.valid_end, *scan.problem);
+      STEMEDB_RETURN_IF_ERROR((*file)->Truncate(scan.valid_end).with_context(seg_where));
+      STEMEDB_RETURN_IF_ERROR((*file)->Sync().with_context(seg_where));
+      size = scan.valid_end;
+    }
+    state->segment = std::move(*file);
+    state->segment_size = size;
+    state->recovery.last_position = scan.last_position;
+  }
+
+  const LogPosition last = state->recovery.last_position;
+  state->written = last;
+  state->durable = last;
+  state->visible = last;
+  State* raw = state.get();
+  state->writer = std::thread([raw] { raw->RunWriter(); });
+  spdlog::info("wal: opened {} at position {} ({} segments)", dir.string(), last, state->recovery.segments);
+  return std::unique_ptr<Wal>(new Wal(std::move(state)));
+}
+
+Wal::Wal(std::shared_ptr<State> state) : state_(std::move(state)) {}
+
+Wal::~Wal() {
+  Status s = Close();
+  if (!s.ok()) spdlog::error("wal: close: {}", s.ToString());
+}
+
+Result<AppendResult> Wal::Append(RecordType type, std::span<const std::uint8_t> payload) {
+  const RecordInput record{type, payload};
+  return AppendBatch(std::span<const RecordInput>(&record, 1));
+}
+
+Result<AppendResult> Wal::AppendBatch(std::span<const RecordInput> records) {
+  if (records.empty()) return Status::InvalidArgument("append: no records");
+  State::Request request;
+  request.records = records;
+  for (const RecordInput& r : records) {
+    if (r.type == RecordType::kInvalid) return Status::InvalidArgument("append: record type 0 is reserved");
+    if (r.payload.size() > state_->options.max_record_bytes) {
+      return Status::InvalidArgument(fmt::format("append: record of {} bytes exceeds the limit of {}", r.payload.size(),
+                                                 state_->options.max_record_bytes));
+    }
+    request.bytes += RecordFootprint(r.payload.size());
+  }
+  std::unique_lock lock(state_->mu);
+  if (!state_->sticky.ok()) {
+    return Status::FailedPrecondition("WAL stopped after an earlier I/O error: " + state_->sticky.ToString());
+  }
+  if (state_->closing) return Status::Unavailable("WAL is closed");
+  state_->pending.push_back(&request);
+  state_->work_cv.notify_one();
+  state_->done_cv.wait(lock, [&] { return request.done; });
+  if (!request.status.ok()) return std::move(request.status).with_context("append to WAL");
+  return request.result;
+}
+
+Status Wal::Sync() {
+  std::unique_lock lock(state_->mu);
+  if (!state_->sticky.ok()) return state_->sticky;
+  if (state_->closing) return Status::Unavailable("WAL is closed");
+  const std::uint64_t generation = state_->sync_generation;
+  state_->sync_requested = true;
+  state_->work_cv.notify_one();
+  state_->done_cv.wait(lock, [&] { return state_->sync_generation > generation || !state_->sticky.ok(); });
+  return state_->sticky;
+}
+
+Status Wal::Close() {
+  {
+    std::scoped_lock lock(state_->mu);
+    if (state_->closing && !state_->writer.joinable()) return state_->sticky;
+    state_->closing = true;
+    state_->sync_requested = true;  // a final sync, whatever the mode
+    state_->work_cv.notify_one();
+  }
+  if (state_->writer.joinable()) state_->writer.join();
+  std::scoped_lock lock(state_->mu);
+  state_->segment.reset();
+  state_->dir_lock.reset();
+  state_->visible_cv.notify_all();
+  return state_->sticky;
+}
+
+LogPosition Wal::written_position() const noexcept { return state_->written.load(std::memory_order_acquire); }
+LogPosition Wal::durable_position() const noexcept { return state_->durable.load(std::memory_order_acquire); }
+LogPosition Wal::visible_position() const noexcept { return state_->visible.load(std::memory_order_acquire); }
+const RecoveryReport& Wal::recovery() const noexcept { return state_->recovery; }
+SyncMode Wal::sync_mode() const noexcept { return state_->options.sync_mode; }
+
+LogPosition Wal::WaitForVisible(LogPosition position, std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(state_->mu);
+  state_->visible_cv.wait_for(
+      lock, timeout, [&] { return state_->visible.load() >= position || state_->closing || !state_->sticky.ok(); });
+  return state_->visible.load();
+}
+
+Result<RepairReport> Wal::Repair(const std::filesystem::path& dir, Env* env) {
+  env = env != nullptr ? env : DefaultEnv();
+  const std::string where = fmt::format("repair WAL {}", dir.string());
+  auto lock = env->LockFile(dir / "LOCK");
+  if (!lock.ok()) return std::move(lock).status().with_context(where);
+  STEMEDB_ASSIGN_OR_RETURN(auto segments, ListSegments(env, dir));
+  RepairReport report;
+  const WalOptions defaults;
+  LogPosition expected_first = segments.empty() ? 1 : segments.front().first;
+  for (std::size_t i = 0; i < segments.size(); ++i) {
+    const auto& [first, name] = segments[i];
+    STEMEDB_ASSIGN_OR_RETURN(auto file, env->Open(dir / name, OpenMode::kAppend));
+    std::uint64_t size = 0;
+    STEMEDB_ASSIGN_OR_RETURN(auto words, ReadWhole(*file, size));
+    const auto bytes = AsBytes(words, size);
+    auto header_first = DecodeSegmentHeader(bytes);
+    std::optional<std::string> problem;
+    std::uint64_t cut = kSegmentHeaderSize;
+    if (!header_first.ok() || *header_first != first || first != expected_first) {
+      problem = "bad segment header or a gap in positions";
+      cut = 0;
+    } else {
+      const SegmentScan scan = ScanSegment(bytes, first, defaults.max_record_bytes);
+      report.last_kept_position = scan.last_position;
+      expected_first = scan.last_position + 1;
+      problem = scan.problem;
+      cut = scan.valid_end;
+    }
+    if (!problem) continue;
+    // Cut here; set aside every later segment (renamed, not deleted: an operator may want them).
+    report.cut_segment = name;
+    report.cut_offset = cut;
+    report.dropped_bytes += size - cut;
+    spdlog::warn("wal repair: cutting {} at offset {} ({}), dropping {} bytes", name, cut, *problem, size - cut);
+    if (cut == 0) {
+      STEMEDB_RETURN_IF_ERROR(file->Truncate(0));
+      STEMEDB_RETURN_IF_ERROR(file->Append(EncodeSegmentHeader(expected_first)));
+    } else {
+      STEMEDB_RETURN_IF_ERROR(file->Truncate(cut));
+    }
+    STEMEDB_RETURN_IF_ERROR(file->Sync());
+    for (std::size_t j = i + 1; j < segments.size(); ++j) {
+      const auto from = dir / segments[j].second;
+      std::error_code ec;
+      const auto size_j = std::filesystem::file_size(from, ec);
+      report.dropped_bytes += ec ? 0 : size_j;
+      std::filesystem::rename(from, dir / (segments[j].second + ".dropped"), ec);
+      if (ec) return Status::IoError(fmt::format("{}: set aside {}: {}", where, segments[j].second, ec.message()));
+      report.dropped_segments.push_back(segments[j].second);
+    }
+    STEMEDB_RETURN_IF_ERROR(env->SyncDir(dir));
+    break;
+  }
+  return report;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reader
+
+struct WalReader::Impl {
+  std::shared_ptr<Wal::State> state;
+  LogPosition start = 1;  // the first position to return
+  LogPosition next = 1;   // the position of the next record in the file
+  std::unique_ptr<File> file;
+  std::string file_name;
+  std::uint64_t offset = 0;
+  std::vector<std::uint64_t> payload;  // aligned buffer for the current record
+
+  // Opens the segment holding `position` (exact: the segment must start at it).
+  Status OpenSegmentFor(LogPosition position, bool exact);
+};
+
+Status WalReader::Impl::OpenSegmentFor(LogPosition position, bool exact) {
+  STEMEDB_ASSIGN_OR_RETURN(auto segments, ListSegments(state->env, state->dir));
+  auto it = std::upper_bound(segments.begin(), segments.end(), position,
+                             [](LogPosition p, const auto& segment) { return p < segment.first; });
+  if (it == segments.begin() || (exact && std::prev(it)->first != position)) {
+    return Status::Corruption(
+        fmt::format("WAL {}: no segment starts at position {}, which is visible", state->dir.string(), position));
+  }
+  --it;
+  STEMEDB_ASSIGN_OR_RETURN(file, state->env->Open(state->dir / it->second, OpenMode::kReadOnly));
+  file_name = it->second;
+  std::array<std::uint8_t, kSegmentHeaderSize> header{};
+  STEMEDB_ASSIGN_OR_RETURN(std::size_t n, file->ReadAt(0, header));
+  if (n != header.size()) return Status::Corruption(fmt::format("segment {} offset 0: truncated header", file_name));
+  auto first = DecodeSegmentHeader(header);
+  if (!first.ok()) return std::move(first).status().with_context(fmt::format("segment {} offset 0", file_name));
+  if (*first != it->first) {
+    return Status::Corruption(fmt::format("segment {} offset 0: header says first position {}", file_name, *first));
+  }
+  offset = kSegmentHeaderSize;
+  next = *first;
+  return Status::Ok();
+}
+
+WalReader::WalReader(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+WalReader::~WalReader() = default;
+LogPosition WalReader::next_position() const noexcept { return std::max(impl_->next, impl_->start); }
+
+Result<std::optional<WalRecord>> WalReader::Next() {
+  Impl& r = *impl_;
+  for (;;) {
+    if (r.next > r.state->visible.load(std::memory_order_acquire)) return std::optional<WalRecord>();
+    std::array<std::uint8_t, kRecordHeaderSize> header_bytes{};
+    STEMEDB_ASSIGN_OR_RETURN(std::size_t n, r.file->ReadAt(r.offset, header_bytes));
+    if (n == 0) {
+      // The end of this segment: the next record starts the next one.
+      STEMEDB_RETURN_IF_ERROR(r.OpenSegmentFor(r.next, /*exact=*/true));
+      continue;
+    }
+    const std::string where = fmt::format("segment {} offset {}", r.file_name, r.offset);
+    if (n != header_bytes.size()) return Status::Corruption(where + ": truncated record header");
+    auto header = DecodeRecordHeader(header_bytes);
+    if (!header.ok()) return std::move(header).status().with_context(where);
+    if (header->position != r.next) {
+      return Status::Corruption(
+          fmt::format("{}: record has position {}, expected {}", where, header->position, r.next));
+    }
+    if (header->payload_length > r.state->options.max_record_bytes) {
+      return Status::Corruption(fmt::format("{}: record length {} exceeds the limit", where, header->payload_length));
+    }
+    const std::uint64_t footprint = RecordFootprint(header->payload_length);
+    r.payload.assign((footprint - kRecordHeaderSize) / 8, 0);
+    auto body =
+        std::span<std::uint8_t>(reinterpret_cast<std::uint8_t*>(r.payload.data()), footprint - kRecordHeaderSize);
+    STEMEDB_ASSIGN_OR_RETURN(n, r.file->ReadAt(r.offset + kRecordHeaderSize, body));
+    if (n != body.size()) return Status::Corruption(where + ": truncated record");
+    const auto payload = std::span<const std::uint8_t>(body).first(header->payload_length);
+    if (!RecordChecksumMatches(header_bytes, payload)) return Status::Corruption(where + ": record checksum mismatch");
+    r.offset += footprint;
+    ++r.next;
+    if (header->position < r.start) continue;  // seeking forward to the first requested record
+    return std::optional<WalRecord>(WalRecord{header->position, header->type, payload});
+  }
+}
+
+Result<std::unique_ptr<WalReader>> Wal::NewReader(LogPosition from) const {
+  if (from == 0) return Status::InvalidArgument("WAL positions start at 1");
+  auto impl = std::make_unique<WalReader::Impl>();
+  impl->state = state_;
+  impl->start = from;
+  STEMEDB_RETURN_IF_ERROR(impl->OpenSegmentFor(from, /*exact=*/false));
+  return std::unique_ptr<WalReader>(new WalReader(std::move(impl)));
+}
+
+}  // namespace stemedb::wal
