@@ -12,7 +12,9 @@ WERROR ?= OFF
 endif
 CMAKE_FLAGS ?=
 
-.PHONY: deps configure build run test quality format format-check tidy clean
+CYCLES ?= 1000
+
+.PHONY: deps configure build run test crashloop bench quality format format-check tidy clean
 
 deps:
 	@./scripts/install-deps.sh
@@ -31,6 +33,15 @@ run: build
 
 test: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600
+
+# The WAL crash test with many kill cycles (make test runs 25).
+crashloop: build
+	@STEMEDB_CRASH_CYCLES=$(CYCLES) $(BUILD_DIR)/tests/wal_crash_test
+
+# Benchmarks: medians of 3 repetitions. Figures and how to read them: docs/performance.md.
+bench: build
+	@$(BUILD_DIR)/bench/wal_bench --benchmark_min_time=1 --benchmark_repetitions=3 \
+	  --benchmark_report_aggregates_only=true
 
 format:
 	@git ls-files '*.h' '*.cc' | xargs clang-format -i

@@ -106,21 +106,28 @@ BENCHMARK(BM_WalAppend)
     ->Threads(64)
     ->UseRealTime();
 
-// One appender handing the WAL batches of 100 records per call.
+// One appender handing the WAL batches of `count` records per call.
 void BM_WalAppendBatch(benchmark::State& state) {
   spdlog::set_level(spdlog::level::warn);
   ScratchDir dir("wal-batch");
   auto wal = std::move(Wal::Open(dir.path())).value();
   const std::vector<std::uint8_t> payload(static_cast<std::size_t>(state.range(0)), 0xAB);
-  std::vector<wal::RecordInput> batch(100, wal::RecordInput{RecordType::kTest, payload});
+  const auto count = static_cast<std::size_t>(state.range(1));
+  std::vector<wal::RecordInput> batch(count, wal::RecordInput{RecordType::kTest, payload});
   for (auto _ : state) {
     auto r = wal->AppendBatch(batch);
     if (!r.ok()) state.SkipWithError(r.status().ToString().c_str());
   }
-  state.SetItemsProcessed(state.iterations() * 100);
-  state.SetBytesProcessed(state.iterations() * 100 * state.range(0));
+  state.SetItemsProcessed(state.iterations() * state.range(1));
+  state.SetBytesProcessed(state.iterations() * state.range(1) * state.range(0));
 }
-BENCHMARK(BM_WalAppendBatch)->ArgName("bytes")->Arg(256)->Arg(4096)->UseRealTime();
+// 256 x 4 KiB = 1 MiB per fdatasync, the same unit as BM_RawSequentialWrite.
+BENCHMARK(BM_WalAppendBatch)
+    ->ArgNames({"bytes", "count"})
+    ->Args({256, 100})
+    ->Args({4096, 100})
+    ->Args({4096, 256})
+    ->UseRealTime();
 
 }  // namespace
 }  // namespace stemedb::bench

@@ -1,0 +1,134 @@
+// The stemedb command, tested by running the real binary.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "stemedb/model/json.h"
+#include "stemedb/model/validate.h"
+#include "support/temp_dir.h"
+
+namespace stemedb {
+namespace {
+
+struct Output {
+  int exit_code = -1;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+
+// Runs `args` through the shell with optional stdin text.
+Output RunStemedb(const std::string& args, const std::string& input = "") {
+  stemedb::testing::TempDir io;
+  const auto in = io / "in", out = io / "out", err = io / "err";
+  std::ofstream(in) << input;
+  const std::string command =
+      std::string(STEMEDB_BINARY) + " " + args + " < " + in.string() + " > " + out.string() + " 2> " + err.string();
+  const int status = std::system(command.c_str());
+  Output o;
+  o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::stringstream so, se;
+  so << std::ifstream(out).rdbuf();
+  se << std::ifstream(err).rdbuf();
+  o.out = so.str();
+  o.err = se.str();
+  return o;
+}
+
+TEST(Cli, KeygenWritesAPrivateKeyAndPrintsThePublicOne) {
+  stemedb::testing::TempDir dir;
+  const auto key = dir / "a.key";
+  Output o = RunStemedb("keygen --out " + key.string());
+  ASSERT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_EQ(o.out.size(), 65U);  // 64 hex + newline
+  struct stat st {};
+  ASSERT_EQ(::stat(key.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600U);
+  // Never overwritten.
+  Output again = RunStemedb("keygen --out " + key.string());
+  EXPECT_EQ(again.exit_code, 1);
+  EXPECT_NE(again.err.find("never overwritten"), std::string::npos) << again.err;
+}
+
+TEST(Cli, SignProducesValidEnvelopesWithSeveralKeys) {
+  stemedb::testing::TempDir dir;
+  ASSERT_EQ(RunStemedb("keygen --out " + (dir / "a.key").string()).exit_code, 0);
+  ASSERT_EQ(RunStemedb("keygen --out " + (dir / "b.key").string()).exit_code, 0);
+  const std::string input =
+      R"({"subject":"Tesla_Inc","predicate":"revenue","object":{"number":96.7},"confidence":0.9,"evidence":"10-K"})"
+      "\n\n"
+      R"({"subject":"Tesla_Inc","predicate":"ceo","object":{"entity":"Elon_Musk"}})"
+      "\n";
+  Output o = RunStemedb("sign --key " + (dir / "a.key").string() + " --key " + (dir / "b.key").string() +
+                            " --signed-at 2024-05-01T00:00:00Z",
+                        input);
+  ASSERT_EQ(o.exit_code, 0) << o.err;
+  std::istringstream lines(o.out);
+  std::string line;
+  int count = 0;
+  while (std::getline(lines, line)) {
+    auto json = ParseJson(line);
+    ASSERT_TRUE(json.ok());
+    auto envelope = EnvelopeFromJson(*json);
+    ASSERT_TRUE(envelope.ok()) << envelope.status().ToString();
+    EXPECT_EQ(envelope->signed_assertion.signatures.size(), 2U);
+    EXPECT_TRUE(ValidateSignedAssertion(envelope->signed_assertion).ok());
+    if (count == 0) {
+      EXPECT_EQ(envelope->evidence, "10-K");
+    }
+    ++count;
+  }
+  EXPECT_EQ(count, 2);
+}
+
+TEST(Cli, SignReportsTheBadLineAndStops) {
+  stemedb::testing::TempDir dir;
+  ASSERT_EQ(RunStemedb("keygen --out " + (dir / "a.key").string()).exit_code, 0);
+  const std::string input = R"({"subject":"s","predicate":"p","object":{"bool":true}})"
+                            "\n"
+                            R"({"subject":"s","predicate":"p","object":{"bool":true},"confidence":1.5})"
+                            "\n"
+                            R"({"subject":"s","predicate":"q","object":{"bool":true}})"
+                            "\n";
+  Output o = RunStemedb("sign --key " + (dir / "a.key").string(), input);
+  EXPECT_EQ(o.exit_code, 1);
+  EXPECT_NE(o.err.find("stdin line 2: confidence: must be in [0, 1]"), std::string::npos) << o.err;
+  EXPECT_EQ(std::count(o.out.begin(), o.out.end(), '\n'), 1);  // line 1 signed, line 3 never reached
+}
+
+TEST(Cli, SignRefusesAKeyOthersCanRead) {
+  stemedb::testing::TempDir dir;
+  const auto key = dir / "a.key";
+  ASSERT_EQ(RunStemedb("keygen --out " + key.string()).exit_code, 0);
+  ::chmod(key.c_str(), 0644);
+  Output o = RunStemedb("sign --key " + key.string(), "{}\n");
+  EXPECT_EQ(o.exit_code, 1);
+  EXPECT_NE(o.err.find("chmod 600"), std::string::npos) << o.err;
+  EXPECT_TRUE(o.out.empty());
+}
+
+TEST(Cli, DemoStoresVerifiesAndIsIdempotent) {
+  stemedb::testing::TempDir dir;
+  Output first = RunStemedb("demo --db " + (dir / "db").string());
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_NE(first.out.find("appended 8 new signed assertions"), std::string::npos) << first.out;
+  EXPECT_NE(first.out.find("revenue_2023_usd_billions"), std::string::npos);
+  Output second = RunStemedb("demo --db " + (dir / "db").string());
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_NE(second.out.find("appended 0 new signed assertions"), std::string::npos) << second.out;
+  EXPECT_NE(second.out.find("the log holds 8 records"), std::string::npos) << second.out;
+}
+
+TEST(Cli, UsageErrorsAreNonZero) {
+  EXPECT_NE(RunStemedb("").exit_code, 0);
+  EXPECT_NE(RunStemedb("no-such-command").exit_code, 0);
+  EXPECT_NE(RunStemedb("keygen").exit_code, 0);  // --out is required
+}
+
+}  // namespace
+}  // namespace stemedb
