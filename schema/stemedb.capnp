@@ -54,3 +54,10 @@ struct SignedClaim {
   claim @0 :Claim;
   signatures @1 :List(Signature);
 }
+
+# More signatures for an assertion already in the log (co-signing). The claim is not repeated:
+# it is named by its ID, and the signatures are over that ID.
+struct CoSignatures {
+  assertionId @0 :Data;   # 32 bytes
+  signatures @1 :List(Signature);
+}

@@ -217,7 +217,9 @@ Status CheckShape(std::span<const std::uint8_t> bytes, const DecodeLimits& limit
 AlignedBytes AlignedBytes::CopyOf(std::span<const std::uint8_t> bytes) {
   std::vector<std::uint64_t> words((bytes.size() + 7) / 8, 0);
   if (!bytes.empty()) std::memcpy(words.data(), bytes.data(), bytes.size());
-  return AlignedBytes(std::move(words));
+  AlignedBytes out(std::move(words));
+  out.size_ = bytes.size();
+  return out;
 }
 
 Result<AlignedBytes> EncodeClaim(const Assertion& assertion) {
@@ -336,13 +338,53 @@ Result<SignedAssertion> DecodeRecord(std::span<const std::uint8_t> bytes, const 
   AlignedBytes copy;
   if (reinterpret_cast<std::uintptr_t>(bytes.data()) % alignof(capnp::word) != 0) {
     copy = AlignedBytes::CopyOf(bytes);
-    bytes = copy.bytes().first(bytes.size());
+    bytes = copy.bytes();
   }
   STEMEDB_ASSIGN_OR_RETURN(SignedClaimView view, SignedClaimView::Open(bytes, limits));
   try {
     return view.Verify();
   } catch (const kj::Exception& e) {
     return CorruptionFromException("record cannot be decoded", e);
+  }
+}
+
+Result<AlignedBytes> EncodeCoSignatures(const CoSignatures& cosignatures) {
+  try {
+    capnp::MallocMessageBuilder message;
+    auto root = message.initRoot<schema::CoSignatures>();
+    root.setAssertionId(AsCapnpBytes(cosignatures.id.hash().bytes()));
+    auto signatures = root.initSignatures(static_cast<unsigned>(cosignatures.signatures.size()));
+    for (unsigned i = 0; i < signatures.size(); ++i) {
+      const SignatureEntry& entry = cosignatures.signatures[i];
+      signatures[i].setAgent(AsCapnpBytes(entry.agent.bytes()));
+      signatures[i].setSignature(AsCapnpBytes(entry.signature));
+      signatures[i].setSignedAt(entry.signed_at.micros());
+    }
+    return ToAligned(capnp::canonicalize(root.asReader()));
+  } catch (const kj::Exception& e) {
+    return Status::InvalidArgument(fmt::format("co-signatures cannot be encoded: {}", e.getDescription().cStr()));
+  }
+}
+
+Result<CoSignatures> DecodeCoSignatures(std::span<const std::uint8_t> bytes, const DecodeLimits& limits) {
+  AlignedBytes copy;
+  if (reinterpret_cast<std::uintptr_t>(bytes.data()) % alignof(capnp::word) != 0) {
+    copy = AlignedBytes::CopyOf(bytes);
+    bytes = copy.bytes();
+  }
+  STEMEDB_RETURN_IF_ERROR(CheckShape(bytes, limits));
+  try {
+    CanonicalReader message(bytes, limits);
+    if (!message.reader.isCanonical()) return Status::Corruption("co-signatures record is not in canonical form");
+    auto root = message.reader.getRoot<schema::CoSignatures>();
+    STEMEDB_RETURN_IF_ERROR(CheckHashSize(root.getAssertionId(), "assertion_id"));
+    STEMEDB_RETURN_IF_ERROR(CheckSignatures(root.getSignatures()));
+    CoSignatures out;
+    out.id = AssertionId(ReadHash(root.getAssertionId()));
+    for (auto sig : root.getSignatures()) out.signatures.push_back(ReadSignature(sig));
+    return out;
+  } catch (const kj::Exception& e) {
+    return CorruptionFromException("co-signatures record cannot be decoded", e);
   }
 }
 

@@ -95,6 +95,28 @@ TEST(Codec, RejectsBitsOutsideTheFieldsValues) {
   EXPECT_NE(decoded.status().message().find("bits outside its fields"), std::string::npos);
 }
 
+TEST(Codec, AlignedCopiesKeepTheExactSize) {
+  const std::string text = "seventeen bytes!!";
+  const auto copy = AlignedBytes::CopyOf({reinterpret_cast<const std::uint8_t*>(text.data()), text.size()});
+  EXPECT_EQ(copy.size(), 17U);
+  EXPECT_EQ(copy.bytes().size(), 17U);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(copy.bytes().data()) % 8, 0U);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(copy.bytes().data()), copy.size()), text);
+}
+
+TEST(Codec, CoSignaturesRoundTripAndRejectDamage) {
+  const KeyPair k1 = Key(1), k2 = Key(2);
+  const AssertionId id = *ComputeAssertionId(TeslaRevenue());
+  const CoSignatures cosign{id, {k1.Sign(id, Timestamp(1)), k2.Sign(id, Timestamp(2))}};
+  const auto bytes = *EncodeCoSignatures(cosign);
+  auto back = DecodeCoSignatures(bytes.bytes());
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, cosign);
+  std::vector<std::uint64_t> longer(bytes.words().begin(), bytes.words().end());
+  longer.push_back(0);
+  EXPECT_EQ(DecodeCoSignatures(AlignedBytes(longer).bytes()).status().code(), StatusCode::kCorruption);
+}
+
 TEST(Codec, NegativeZeroIsOneValueWithPositiveZero) {
   Assertion a = TeslaRevenue();
   a.object = ObjectValue::Number(0.0);

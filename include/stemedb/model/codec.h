@@ -27,22 +27,24 @@ namespace stemedb {
 // The domain tag hashed in front of a claim's canonical bytes.
 inline constexpr std::string_view kAssertionIdDomain{"stemedb/assertion/v1\0", 21};
 
-// Bytes held in 64-bit words, so that they start 8-byte aligned as Cap'n Proto requires.
+// Bytes held in 64-bit words, so that they start 8-byte aligned as Cap'n Proto requires. The
+// size is exact; the storage is padded with zeroes to a whole word.
 class AlignedBytes {
  public:
   AlignedBytes() = default;
-  explicit AlignedBytes(std::vector<std::uint64_t> words) : words_(std::move(words)) {}
-  // Copies `bytes` into aligned storage; a length that is not a multiple of 8 is zero-padded.
+  explicit AlignedBytes(std::vector<std::uint64_t> words) : words_(std::move(words)), size_(words_.size() * 8) {}
+  // Copies `bytes` into aligned storage.
   static AlignedBytes CopyOf(std::span<const std::uint8_t> bytes);
 
   std::span<const std::uint8_t> bytes() const noexcept {
-    return {reinterpret_cast<const std::uint8_t*>(words_.data()), words_.size() * 8};
+    return {reinterpret_cast<const std::uint8_t*>(words_.data()), size_};
   }
   std::span<const std::uint64_t> words() const noexcept { return words_; }
-  std::size_t size() const noexcept { return words_.size() * 8; }
+  std::size_t size() const noexcept { return size_; }
 
  private:
   std::vector<std::uint64_t> words_;
+  std::size_t size_ = 0;
 };
 
 // Limits applied when reading untrusted records: a size bound (1 MiB by default; a canonical
@@ -107,5 +109,17 @@ class SignedClaimView {
 // Decodes a stored record into an owned SignedAssertion, recomputing its ID and checking that
 // it is exact (SignedClaimView::Verify). Unaligned input is copied first. Errors: Corruption.
 Result<SignedAssertion> DecodeRecord(std::span<const std::uint8_t> bytes, const DecodeLimits& limits = {});
+
+// Extra signatures for an assertion already stored (a co-signing record in the WAL).
+struct CoSignatures {
+  AssertionId id;
+  std::vector<SignatureEntry> signatures;
+  friend bool operator==(const CoSignatures&, const CoSignatures&) = default;
+};
+
+// Canonical bytes of a CoSignatures record. Errors: InvalidArgument when too large.
+Result<AlignedBytes> EncodeCoSignatures(const CoSignatures& cosignatures);
+// Errors: Corruption (structure, sizes, not canonical). Unaligned input is copied first.
+Result<CoSignatures> DecodeCoSignatures(std::span<const std::uint8_t> bytes, const DecodeLimits& limits = {});
 
 }  // namespace stemedb

@@ -1,0 +1,115 @@
+// Database: StemeDB embedded in a process, over one directory:
+//   {dir}/wal   the write-ahead log (the log of record)
+//   {dir}/kv    the RocksDB indexes, derived from the WAL (delete it to rebuild)
+//
+// Writes: Submit validates everything (limits, ID, every signature) BEFORE appending, so invalid
+// input is rejected with a clear error and nothing is written. It returns once the record is
+// acknowledged by the WAL (fsynced in the default sync mode), with the log position; the
+// ingestor makes it queryable shortly after (WaitForApplied gives read-your-writes).
+// Submitting a claim that is already stored is idempotent (same ID); new signers on a known claim
+// are appended as co-signatures, and the stored record is never rewritten.
+//
+// Reads see what the ingestor has applied.
+//
+// Thread-safety: safe for concurrent use by many submitters and readers.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "stemedb/base/status.h"
+#include "stemedb/ingest/ingestor.h"
+#include "stemedb/model/assertion.h"
+#include "stemedb/model/json.h"
+#include "stemedb/model/validate.h"
+#include "stemedb/storage/kv_store.h"
+#include "stemedb/wal/wal.h"
+
+namespace stemedb::db {
+
+struct DatabaseOptions {
+  wal::WalOptions wal;
+  storage::RocksOptions kv;
+  ingest::IngestorOptions ingest;
+  ValidationLimits limits;
+  std::size_t max_evidence_bytes = 16U << 20;
+  // Threads that verify signatures in SubmitBatch (0: one per core).
+  unsigned verify_threads = 0;
+};
+
+struct SubmitResult {
+  AssertionId id;
+  // The WAL position of the record written for this submission; 0 when nothing needed writing
+  // (the claim and all its signers were already stored).
+  wal::LogPosition position = 0;
+  bool already_stored = false;  // the claim existed before this call
+  std::size_t new_signatures = 0;
+  wal::Durability durability = wal::Durability::kDurable;
+};
+
+struct DatabaseStats {
+  wal::LogPosition durable_position = 0;
+  wal::LogPosition applied_position = 0;
+  wal::LogPosition lag = 0;  // durable - applied
+  std::uint64_t kv_disk_bytes = 0;
+  ingest::IngestStats ingest;
+};
+
+class Database {
+ public:
+  // Opens or creates the database in `dir`. Errors: those of Wal::Open, OpenRocksStore and
+  // Ingestor::Start.
+  static Result<std::unique_ptr<Database>> Open(const std::filesystem::path& dir, DatabaseOptions options = {});
+
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
+  ~Database();
+
+  // Validates and stores one signed assertion, with its evidence text when given (BLAKE3 of the
+  // evidence must equal source_hash). Errors: InvalidArgument (field named) and nothing written;
+  // the WAL's errors.
+  Result<SubmitResult> Submit(const SignedAssertion& signed_assertion,
+                              const std::optional<std::string>& evidence = std::nullopt);
+  // All-or-nothing: every envelope is validated (signatures verified on all cores) before any is
+  // written, then all are appended in one WAL batch. Errors name the envelope: "envelope 3: ...".
+  Result<std::vector<SubmitResult>> SubmitBatch(std::span<const Envelope> envelopes);
+
+  // Stores an evidence blob under its BLAKE3 hash (durably, through the WAL).
+  Result<Hash> PutEvidence(std::span<const std::uint8_t> bytes);
+  Result<std::optional<std::string>> GetEvidence(const Hash& hash);
+
+  // The stored assertion with every signature it has gathered, or nullopt.
+  Result<std::optional<SignedAssertion>> Get(const AssertionId& id);
+  // Every assertion about (subject, predicate), with all signatures: the lens candidates, read
+  // with one prefix scan from one snapshot.
+  Result<std::vector<SignedAssertion>> Candidates(const EntityId& subject, const RelationId& predicate);
+  // Every assertion about `subject`, ordered by predicate.
+  Result<std::vector<SignedAssertion>> BySubject(const EntityId& subject);
+  // The IDs of the assertions that name `id` as their parent.
+  Result<std::vector<AssertionId>> Children(const AssertionId& id);
+  // The supersession chain upward from `id`: `id` first, then its parent, and so on, as far as
+  // the parents are stored. Errors: NotFound when `id` is not stored.
+  Result<std::vector<SignedAssertion>> History(const AssertionId& id);
+
+  // Read-your-writes: blocks until everything up to `position` is queryable.
+  Status WaitForApplied(wal::LogPosition position, std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  DatabaseStats stats();
+
+  // Stops the ingestor, closes the WAL and the store. Idempotent.
+  Status Close();
+
+  // For tests and tools: the underlying store.
+  storage::KVStore& store();
+
+ private:
+  struct Impl;
+  explicit Database(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace stemedb::db

@@ -1,0 +1,70 @@
+// Ingestor: the background worker that makes the WAL queryable.
+//
+// It tails the WAL from the store's applied position and, for each record, decodes it in place,
+// validates it as if it came from outside (canonical and exact encoding, ID recomputed, limits,
+// every signature verified) and writes the record, its index entries (storage/keys.h) and the new
+// applied position in one atomic batch. A record that fails validation is never indexed: the
+// failure is logged as an error, counted, and kept under X:{position} for `stemedb verify`.
+//
+// Applying is idempotent (a record already applied changes nothing), so after any crash the
+// ingestor simply resumes from the applied position the store holds, and deleting the store
+// rebuilds every index from the WAL.
+//
+// Thread-safety: all methods are safe for concurrent use.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+
+#include "stemedb/base/status.h"
+#include "stemedb/model/validate.h"
+#include "stemedb/storage/kv_store.h"
+#include "stemedb/wal/wal.h"
+
+namespace stemedb::ingest {
+
+struct IngestorOptions {
+  std::size_t max_batch_records = 1024;  // records per RocksDB batch at most
+  ValidationLimits limits;
+  std::chrono::milliseconds idle_wait{20};  // how long to sleep on an idle WAL between checks of stop
+};
+
+struct IngestStats {
+  wal::LogPosition applied_position = 0;
+  std::uint64_t records_applied = 0;   // since start
+  std::uint64_t records_rejected = 0;  // since start
+  std::uint64_t assertions_added = 0;
+  std::uint64_t signatures_added = 0;
+  std::uint64_t evidence_added = 0;
+  Status error;  // the failure that stopped the ingestor, if any
+};
+
+class Ingestor {
+ public:
+  // Reads the applied position (and checks the index format) from `store`, then starts tailing.
+  // `wal` and `store` must outlive the ingestor. Errors: Corruption on an unknown index format;
+  // the store's errors.
+  static Result<std::unique_ptr<Ingestor>> Start(wal::Wal& wal, storage::KVStore& store, IngestorOptions options = {});
+
+  Ingestor(const Ingestor&) = delete;
+  Ingestor& operator=(const Ingestor&) = delete;
+  ~Ingestor();  // Stop()
+
+  // Stops the worker after the batch in progress. Idempotent.
+  void Stop();
+
+  wal::LogPosition applied_position() const noexcept;
+  // Blocks until applied_position() >= position. Errors: Unavailable on timeout; the ingestor's
+  // own failure (e.g. Corruption reading the WAL) when it stopped.
+  Status WaitForApplied(wal::LogPosition position, std::chrono::milliseconds timeout) const;
+  IngestStats stats() const;
+
+  struct State;
+
+ private:
+  explicit Ingestor(std::shared_ptr<State> state);
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace stemedb::ingest

@@ -1,0 +1,109 @@
+// KVStore: the ordered key-value store under StemeDB's indexes, and its RocksDB implementation.
+//
+// The store is derived state: everything in it can be rebuilt from the WAL. Writes are atomic
+// batches; reads return values pinned in the store's memory (no copy) for as long as the
+// PinnedValue lives; prefix scans iterate keys in byte order.
+//
+// Thread-safety: a KVStore is safe for concurrent use. Iterators and PinnedValues belong to the
+// thread that made them.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "stemedb/base/status.h"
+
+namespace stemedb::storage {
+
+// A value read from the store. The bytes stay valid (pinned) while this object lives.
+class PinnedValue {
+ public:
+  PinnedValue() = default;
+  PinnedValue(std::shared_ptr<const void> owner, std::span<const std::uint8_t> bytes)
+      : owner_(std::move(owner)), bytes_(bytes) {}
+
+  std::span<const std::uint8_t> bytes() const noexcept { return bytes_; }
+  std::string_view view() const noexcept { return {reinterpret_cast<const char*>(bytes_.data()), bytes_.size()}; }
+  // The bytes at an 8-byte aligned address, as Cap'n Proto reads them: in place when they already
+  // are (the usual case for RocksDB block-cache pins), else copied once into this object.
+  std::span<const std::uint8_t> aligned();
+
+ private:
+  std::shared_ptr<const void> owner_;
+  std::span<const std::uint8_t> bytes_;
+  std::vector<std::uint64_t> copy_;
+};
+
+// Puts collected for one atomic write.
+class WriteBatch {
+ public:
+  void Put(std::string key, std::string_view value) { entries_.push_back({std::move(key), std::string(value)}); }
+  void Put(std::string key, std::span<const std::uint8_t> value) {
+    entries_.push_back({std::move(key), std::string(reinterpret_cast<const char*>(value.data()), value.size())});
+  }
+  struct Entry {
+    std::string key;
+    std::string value;
+  };
+  const std::vector<Entry>& entries() const noexcept { return entries_; }
+  bool empty() const noexcept { return entries_.empty(); }
+  void Clear() noexcept { entries_.clear(); }
+
+ private:
+  std::vector<Entry> entries_;
+};
+
+// A forward iterator over the keys that start with a prefix, in byte order.
+class PrefixIterator {
+ public:
+  virtual ~PrefixIterator() = default;
+  virtual bool Valid() const = 0;
+  virtual void Next() = 0;
+  // REQUIRES: Valid(). Valid until the next call to Next().
+  virtual std::string_view key() const = 0;
+  virtual std::span<const std::uint8_t> value() const = 0;
+  // OK, or the error that ended the iteration early.
+  virtual Status status() const = 0;
+};
+
+// A consistent point-in-time view for reads.
+class Snapshot {
+ public:
+  virtual ~Snapshot() = default;
+};
+
+class KVStore {
+ public:
+  virtual ~KVStore() = default;
+  // The value of `key`, or nullopt. Errors: IoError / Corruption from the store.
+  virtual Result<std::optional<PinnedValue>> Get(std::string_view key, const Snapshot* snapshot = nullptr) = 0;
+  // Applies every put of `batch` atomically.
+  virtual Status Write(const WriteBatch& batch) = 0;
+  virtual std::unique_ptr<PrefixIterator> ScanPrefix(std::string_view prefix, const Snapshot* snapshot = nullptr) = 0;
+  virtual std::shared_ptr<const Snapshot> GetSnapshot() = 0;
+  // Makes everything written so far durable in the store's own files.
+  virtual Status Flush() = 0;
+  // Approximate bytes on disk.
+  virtual std::uint64_t DiskBytes() = 0;
+};
+
+struct RocksOptions {
+  std::size_t block_cache_bytes = 256U << 20;
+  int bloom_bits_per_key = 10;
+  // RocksDB's own WAL is off: StemeDB's WAL is the log of record and the applied position is
+  // written in the same batch as the data it covers, so after a crash the ingestor re-applies
+  // whatever the store lost. Set to true only for a store used without a StemeDB WAL.
+  bool use_rocksdb_wal = false;
+};
+
+// Opens (creating if needed) a RocksDB store in `dir`.
+// Errors: IoError, or FailedPrecondition when another process holds it.
+Result<std::unique_ptr<KVStore>> OpenRocksStore(const std::filesystem::path& dir, const RocksOptions& options = {});
+
+}  // namespace stemedb::storage

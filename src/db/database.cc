@@ -1,0 +1,327 @@
+#include "stemedb/db/database.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <thread>
+
+#include "stemedb/model/codec.h"
+#include "stemedb/storage/keys.h"
+
+namespace stemedb::db {
+
+namespace keys = storage::keys;
+
+struct Database::Impl {
+  DatabaseOptions options;
+  std::unique_ptr<wal::Wal> wal;
+  std::unique_ptr<storage::KVStore> store;
+  std::unique_ptr<ingest::Ingestor> ingestor;
+  bool closed = false;
+
+  // The records one submission needs, with their payloads owned here.
+  struct Planned {
+    SubmitResult result;
+    std::vector<std::pair<wal::RecordType, AlignedBytes>> records;
+    std::optional<std::string> evidence;
+  };
+  Status Plan(const SignedAssertion& s, const std::optional<std::string>& evidence, Planned& out);
+  Status CheckEvidence(const SignedAssertion& s, const std::optional<std::string>& evidence) const;
+  Result<std::vector<SignedAssertion>> ScanCandidates(const std::string& prefix, bool prefix_has_predicate);
+};
+
+Result<std::unique_ptr<Database>> Database::Open(const std::filesystem::path& dir, DatabaseOptions options) {
+  const std::string where = fmt::format("open database {}", dir.string());
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Status::IoError(fmt::format("{}: {}", where, ec.message()));
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  auto wal = wal::Wal::Open(dir / "wal", options.wal);
+  if (!wal.ok()) return std::move(wal).status().with_context(where);
+  impl->wal = std::move(*wal);
+  auto store = storage::OpenRocksStore(dir / "kv", options.kv);
+  if (!store.ok()) return std::move(store).status().with_context(where);
+  impl->store = std::move(*store);
+  auto ingestor = ingest::Ingestor::Start(*impl->wal, *impl->store, options.ingest);
+  if (!ingestor.ok()) return std::move(ingestor).status().with_context(where);
+  impl->ingestor = std::move(*ingestor);
+  return std::unique_ptr<Database>(new Database(std::move(impl)));
+}
+
+Database::Database(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Database::~Database() {
+  Status s = Close();
+  if (!s.ok()) spdlog::error("database: close: {}", s.ToString());
+}
+
+Status Database::Close() {
+  if (impl_->closed) return Status::Ok();
+  impl_->closed = true;
+  impl_->ingestor->Stop();
+  Status wal_status = impl_->wal->Close();
+  impl_->ingestor.reset();
+  impl_->store.reset();  // flushes memtables
+  return wal_status;
+}
+
+storage::KVStore& Database::store() { return *impl_->store; }
+
+Status Database::Impl::CheckEvidence(const SignedAssertion& s, const std::optional<std::string>& evidence) const {
+  if (!evidence) return Status::Ok();
+  if (evidence->size() > options.max_evidence_bytes) {
+    return Status::InvalidArgument(
+               fmt::format("evidence: {} bytes, the limit is {}", evidence->size(), options.max_evidence_bytes))
+        .with_field("evidence");
+  }
+  const Hash hash = Blake3(*evidence);
+  if (hash != s.assertion.source_hash) {
+    return Status::InvalidArgument(fmt::format("evidence: BLAKE3 is {} but source_hash is {}", hash.ToHex(),
+                                               s.assertion.source_hash.ToHex()))
+        .with_field("evidence");
+  }
+  return Status::Ok();
+}
+
+// Decides what to append for an already validated submission.
+Status Database::Impl::Plan(const SignedAssertion& s, const std::optional<std::string>& evidence, Planned& out) {
+  out.result.id = s.id;
+  if (evidence) {
+    STEMEDB_ASSIGN_OR_RETURN(auto stored, store->Get(keys::Evidence(s.assertion.source_hash)));
+    if (!stored) {
+      out.records.emplace_back(
+          wal::RecordType::kEvidence,
+          AlignedBytes::CopyOf({reinterpret_cast<const std::uint8_t*>(evidence->data()), evidence->size()}));
+      out.evidence = evidence;
+    }
+  }
+  STEMEDB_ASSIGN_OR_RETURN(auto record, store->Get(keys::Record(s.id)));
+  if (!record) {
+    STEMEDB_ASSIGN_OR_RETURN(AlignedBytes bytes, EncodeRecord(s));
+    out.records.emplace_back(wal::RecordType::kAssertion, std::move(bytes));
+    out.result.new_signatures = s.signatures.size();
+    return Status::Ok();
+  }
+  out.result.already_stored = true;
+  CoSignatures cosign{s.id, {}};
+  for (const SignatureEntry& entry : s.signatures) {
+    STEMEDB_ASSIGN_OR_RETURN(auto known, store->Get(keys::Signature(s.id, entry.agent)));
+    if (!known) cosign.signatures.push_back(entry);
+  }
+  out.result.new_signatures = cosign.signatures.size();
+  if (!cosign.signatures.empty()) {
+    STEMEDB_ASSIGN_OR_RETURN(AlignedBytes bytes, EncodeCoSignatures(cosign));
+    out.records.emplace_back(wal::RecordType::kCoSignature, std::move(bytes));
+  }
+  return Status::Ok();
+}
+
+Result<SubmitResult> Database::Submit(const SignedAssertion& signed_assertion,
+                                      const std::optional<std::string>& evidence) {
+  const Envelope envelope{signed_assertion, evidence};
+  STEMEDB_ASSIGN_OR_RETURN(auto results, SubmitBatch(std::span<const Envelope>(&envelope, 1)));
+  return results.front();
+}
+
+Result<std::vector<SubmitResult>> Database::SubmitBatch(std::span<const Envelope> envelopes) {
+  if (envelopes.empty()) return std::vector<SubmitResult>();
+  // 1. Validate everything, signatures included, spread over the cores. Nothing is written
+  //    unless every envelope passes.
+  std::vector<Status> verdicts(envelopes.size());
+  unsigned threads = impl_->options.verify_threads != 0 ? impl_->options.verify_threads
+                                                        : std::max(1U, std::thread::hardware_concurrency());
+  threads = static_cast<unsigned>(std::min<std::size_t>(threads, envelopes.size()));
+  auto validate = [&](std::size_t begin, std::size_t step) {
+    for (std::size_t i = begin; i < envelopes.size(); i += step) {
+      Status s = ValidateSignedAssertion(envelopes[i].signed_assertion, impl_->options.limits);
+      if (s.ok()) s = impl_->CheckEvidence(envelopes[i].signed_assertion, envelopes[i].evidence);
+      verdicts[i] = std::move(s);
+    }
+  };
+  if (threads <= 1) {
+    validate(0, 1);
+  } else {
+    std::vector<std::jthread> pool;
+    for (unsigned t = 1; t < threads; ++t) pool.emplace_back(validate, t, threads);
+    validate(0, threads);
+  }
+  for (std::size_t i = 0; i < verdicts.size(); ++i) {
+    if (!verdicts[i].ok()) {
+      Status s = std::move(verdicts[i]);
+      if (envelopes.size() > 1) s.with_context(fmt::format("envelope {}", i));
+      return s;
+    }
+  }
+
+  // 2. Decide what each needs (nothing for a claim already stored with all its signers).
+  std::vector<Impl::Planned> plans(envelopes.size());
+  for (std::size_t i = 0; i < envelopes.size(); ++i) {
+    STEMEDB_RETURN_IF_ERROR(impl_->Plan(envelopes[i].signed_assertion, envelopes[i].evidence, plans[i]));
+  }
+
+  // 3. One WAL batch: the records get consecutive positions and are acknowledged together.
+  std::vector<wal::RecordInput> inputs;
+  for (const auto& plan : plans) {
+    for (const auto& [type, bytes] : plan.records) inputs.push_back({type, bytes.bytes()});
+  }
+  std::vector<SubmitResult> results;
+  results.reserve(plans.size());
+  if (inputs.empty()) {
+    for (auto& plan : plans) results.push_back(plan.result);
+    return results;
+  }
+  STEMEDB_ASSIGN_OR_RETURN(wal::AppendResult appended, impl_->wal->AppendBatch(inputs));
+  wal::LogPosition position = appended.first;
+  for (auto& plan : plans) {
+    position += plan.records.size();
+    if (!plan.records.empty()) plan.result.position = position - 1;  // the assertion / co-signature record
+    plan.result.durability = appended.durability;
+    results.push_back(plan.result);
+  }
+  return results;
+}
+
+Result<Hash> Database::PutEvidence(std::span<const std::uint8_t> bytes) {
+  if (bytes.size() > impl_->options.max_evidence_bytes) {
+    return Status::InvalidArgument(
+        fmt::format("evidence: {} bytes, the limit is {}", bytes.size(), impl_->options.max_evidence_bytes));
+  }
+  const Hash hash = Blake3(bytes);
+  STEMEDB_ASSIGN_OR_RETURN(auto stored, impl_->store->Get(keys::Evidence(hash)));
+  if (!stored) STEMEDB_RETURN_IF_ERROR(impl_->wal->Append(wal::RecordType::kEvidence, bytes).status());
+  return hash;
+}
+
+Result<std::optional<std::string>> Database::GetEvidence(const Hash& hash) {
+  STEMEDB_ASSIGN_OR_RETURN(auto stored, impl_->store->Get(keys::Evidence(hash)));
+  if (!stored) return std::optional<std::string>();
+  return std::optional<std::string>(std::string(stored->view()));
+}
+
+namespace {
+
+// Reads a stored record (validated when it was ingested) into an owned assertion, without its
+// signatures: those come from the signature index, which also holds co-signatures.
+Result<SignedAssertion> ReadStored(std::span<const std::uint8_t> aligned_bytes, const std::string& where) {
+  auto view = SignedClaimView::Open(aligned_bytes);
+  if (!view.ok()) return std::move(view).status().with_context(where);
+  SignedAssertion out = view->ToOwned();
+  out.signatures.clear();
+  return out;
+}
+
+}  // namespace
+
+Result<std::optional<SignedAssertion>> Database::Get(const AssertionId& id) {
+  auto snapshot = impl_->store->GetSnapshot();
+  STEMEDB_ASSIGN_OR_RETURN(auto record, impl_->store->Get(keys::Record(id), snapshot.get()));
+  if (!record) return std::optional<SignedAssertion>();
+  STEMEDB_ASSIGN_OR_RETURN(SignedAssertion out, ReadStored(record->aligned(), "stored record " + id.ToHex()));
+  auto it = impl_->store->ScanPrefix(keys::SignaturePrefix(id), snapshot.get());
+  for (; it->Valid(); it->Next()) {
+    const std::string_view key = it->key();
+    std::array<std::uint8_t, AgentId::kSize> agent{};
+    std::memcpy(agent.data(), key.data() + 2 + 32, agent.size());
+    STEMEDB_ASSIGN_OR_RETURN(
+        SignatureEntry entry,
+        keys::DecodeSignatureValue(AgentId(agent),
+                                   {reinterpret_cast<const char*>(it->value().data()), it->value().size()}));
+    out.signatures.push_back(entry);
+  }
+  STEMEDB_RETURN_IF_ERROR(it->status());
+  return std::optional<SignedAssertion>(std::move(out));
+}
+
+Result<std::vector<SignedAssertion>> Database::Impl::ScanCandidates(const std::string& prefix,
+                                                                    bool prefix_has_predicate) {
+  std::vector<SignedAssertion> out;
+  auto snapshot = store->GetSnapshot();
+  auto it = store->ScanPrefix(prefix, snapshot.get());
+  std::vector<std::uint64_t> aligned;
+  for (; it->Valid(); it->Next()) {
+    const std::string_view key = it->key();
+    const auto value = it->value();
+    // After the prefix: [{predicate}\0] {id} then \0 (the record) or \1{agent} (a signature).
+    // Parsed from the front: predicates hold no NUL, IDs and agents may.
+    std::size_t id_at = prefix.size();
+    if (!prefix_has_predicate) {
+      const std::size_t nul = key.find('\0', prefix.size());
+      if (nul == std::string_view::npos) return Status::Corruption("candidate index key without predicate end");
+      id_at = nul + 1;
+    }
+    const std::size_t marker_at = id_at + 32;
+    if (key.size() == marker_at + 1 && key[marker_at] == keys::kCandidateRecord) {
+      std::span<const std::uint8_t> bytes = value;
+      if (reinterpret_cast<std::uintptr_t>(bytes.data()) % 8 != 0) {  // iterator values need not be aligned
+        aligned.assign((bytes.size() + 7) / 8, 0);
+        std::memcpy(aligned.data(), bytes.data(), bytes.size());
+        bytes = {reinterpret_cast<const std::uint8_t*>(aligned.data()), bytes.size()};
+      }
+      STEMEDB_ASSIGN_OR_RETURN(SignedAssertion s, ReadStored(bytes, "candidate record"));
+      out.push_back(std::move(s));
+    } else if (key.size() == marker_at + 1 + 32 && key[marker_at] == keys::kCandidateSignature && !out.empty() &&
+               keys::IdAt(key, id_at) == out.back().id) {
+      std::array<std::uint8_t, AgentId::kSize> agent{};
+      std::memcpy(agent.data(), key.data() + marker_at + 1, agent.size());
+      STEMEDB_ASSIGN_OR_RETURN(
+          SignatureEntry entry,
+          keys::DecodeSignatureValue(AgentId(agent), {reinterpret_cast<const char*>(value.data()), value.size()}));
+      out.back().signatures.push_back(entry);
+    } else {
+      return Status::Corruption(fmt::format("unexpected candidate index key of {} bytes", key.size()));
+    }
+  }
+  STEMEDB_RETURN_IF_ERROR(it->status());
+  return out;
+}
+
+Result<std::vector<SignedAssertion>> Database::Candidates(const EntityId& subject, const RelationId& predicate) {
+  return impl_->ScanCandidates(keys::CandidatePrefix(subject, predicate), true);
+}
+
+Result<std::vector<SignedAssertion>> Database::BySubject(const EntityId& subject) {
+  return impl_->ScanCandidates(keys::SubjectPrefix(subject), false);
+}
+
+Result<std::vector<AssertionId>> Database::Children(const AssertionId& id) {
+  std::vector<AssertionId> out;
+  auto it = impl_->store->ScanPrefix(keys::ChildPrefix(id));
+  for (; it->Valid(); it->Next()) out.push_back(keys::IdAt(it->key(), 2 + 32));
+  STEMEDB_RETURN_IF_ERROR(it->status());
+  return out;
+}
+
+Result<std::vector<SignedAssertion>> Database::History(const AssertionId& id) {
+  std::vector<SignedAssertion> chain;
+  std::optional<AssertionId> next = id;
+  // IDs are hashes, so a chain cannot loop; the bound only guards against a damaged store.
+  constexpr std::size_t kMaxChain = 100000;
+  while (next && chain.size() < kMaxChain) {
+    STEMEDB_ASSIGN_OR_RETURN(auto stored, Get(*next));
+    if (!stored) break;
+    next = stored->assertion.parent;
+    chain.push_back(std::move(*stored));
+  }
+  if (chain.empty()) return Status::NotFound("assertion " + id.ToHex() + " is not stored");
+  return chain;
+}
+
+Status Database::WaitForApplied(wal::LogPosition position, std::chrono::milliseconds timeout) {
+  return impl_->ingestor->WaitForApplied(position, timeout);
+}
+
+DatabaseStats Database::stats() {
+  DatabaseStats s;
+  s.durable_position = impl_->wal->durable_position();
+  s.ingest = impl_->ingestor->stats();
+  s.applied_position = s.ingest.applied_position;
+  s.lag = s.durable_position > s.applied_position ? s.durable_position - s.applied_position : 0;
+  s.kv_disk_bytes = impl_->store->DiskBytes();
+  return s;
+}
+
+}  // namespace stemedb::db

@@ -1,0 +1,162 @@
+#include <fmt/format.h>
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+#include <cstring>
+
+#include "stemedb/storage/kv_store.h"
+
+namespace stemedb::storage {
+
+std::span<const std::uint8_t> PinnedValue::aligned() {
+  if (reinterpret_cast<std::uintptr_t>(bytes_.data()) % 8 == 0) return bytes_;
+  if (copy_.empty() && !bytes_.empty()) {
+    copy_.assign((bytes_.size() + 7) / 8, 0);
+    std::memcpy(copy_.data(), bytes_.data(), bytes_.size());
+  }
+  return {reinterpret_cast<const std::uint8_t*>(copy_.data()), bytes_.size()};
+}
+
+namespace {
+
+Status FromRocks(const rocksdb::Status& s, std::string_view what) {
+  if (s.ok()) return Status::Ok();
+  const std::string message = fmt::format("rocksdb {}: {}", what, s.ToString());
+  if (s.IsCorruption()) return Status::Corruption(message);
+  if (s.IsNoSpace()) return Status::ResourceExhausted(message);
+  if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) return Status::FailedPrecondition(message);
+  if (s.IsInvalidArgument()) return Status::InvalidArgument(message);
+  return Status::IoError(message);
+}
+
+std::span<const std::uint8_t> AsBytes(const rocksdb::Slice& s) {
+  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
+}
+
+class RocksSnapshot final : public Snapshot {
+ public:
+  RocksSnapshot(rocksdb::DB* db, const rocksdb::Snapshot* snapshot) : db_(db), snapshot_(snapshot) {}
+  ~RocksSnapshot() override { db_->ReleaseSnapshot(snapshot_); }
+  RocksSnapshot(const RocksSnapshot&) = delete;
+  RocksSnapshot& operator=(const RocksSnapshot&) = delete;
+  const rocksdb::Snapshot* get() const { return snapshot_; }
+
+ private:
+  rocksdb::DB* db_;
+  const rocksdb::Snapshot* snapshot_;
+};
+
+// The smallest key greater than every key with this prefix, or empty when there is none.
+std::string PrefixEnd(std::string_view prefix) {
+  std::string end(prefix);
+  while (!end.empty()) {
+    if (static_cast<unsigned char>(end.back()) != 0xFF) {
+      end.back() = static_cast<char>(static_cast<unsigned char>(end.back()) + 1);
+      return end;
+    }
+    end.pop_back();
+  }
+  return end;
+}
+
+class RocksIterator final : public PrefixIterator {
+ public:
+  RocksIterator(rocksdb::DB* db, std::string_view prefix, const Snapshot* snapshot)
+      : prefix_(prefix), upper_(PrefixEnd(prefix)), upper_slice_(upper_) {
+    rocksdb::ReadOptions options;
+    if (!upper_.empty()) options.iterate_upper_bound = &upper_slice_;
+    if (snapshot != nullptr) options.snapshot = static_cast<const RocksSnapshot*>(snapshot)->get();
+    it_.reset(db->NewIterator(options));
+    it_->Seek(prefix_);
+  }
+  bool Valid() const override { return it_->Valid() && it_->key().starts_with(prefix_); }
+  void Next() override { it_->Next(); }
+  std::string_view key() const override { return {it_->key().data(), it_->key().size()}; }
+  std::span<const std::uint8_t> value() const override { return AsBytes(it_->value()); }
+  Status status() const override { return FromRocks(it_->status(), "iterate"); }
+
+ private:
+  std::string prefix_;
+  std::string upper_;
+  rocksdb::Slice upper_slice_;
+  std::unique_ptr<rocksdb::Iterator> it_;
+};
+
+class RocksStore final : public KVStore {
+ public:
+  RocksStore(std::unique_ptr<rocksdb::DB> db, bool use_wal) : db_(std::move(db)) {
+    write_options_.disableWAL = !use_wal;
+  }
+  ~RocksStore() override {
+    // Memtables are flushed on close (avoid_flush_during_shutdown is false), so a clean close
+    // loses nothing even with RocksDB's WAL off.
+    db_->Close().PermitUncheckedError();
+  }
+  RocksStore(const RocksStore&) = delete;
+  RocksStore& operator=(const RocksStore&) = delete;
+
+  Result<std::optional<PinnedValue>> Get(std::string_view key, const Snapshot* snapshot) override {
+    rocksdb::ReadOptions options;
+    if (snapshot != nullptr) options.snapshot = static_cast<const RocksSnapshot*>(snapshot)->get();
+    auto value = std::make_shared<rocksdb::PinnableSlice>();
+    const rocksdb::Status s =
+        db_->Get(options, db_->DefaultColumnFamily(), rocksdb::Slice(key.data(), key.size()), value.get());
+    if (s.IsNotFound()) return std::optional<PinnedValue>();
+    STEMEDB_RETURN_IF_ERROR(FromRocks(s, "get"));
+    const auto bytes = AsBytes(*value);
+    return std::optional<PinnedValue>(PinnedValue(std::move(value), bytes));
+  }
+
+  Status Write(const WriteBatch& batch) override {
+    rocksdb::WriteBatch wb;
+    for (const auto& e : batch.entries()) {
+      STEMEDB_RETURN_IF_ERROR(FromRocks(wb.Put(e.key, e.value), "batch put"));
+    }
+    return FromRocks(db_->Write(write_options_, &wb), "write");
+  }
+
+  std::unique_ptr<PrefixIterator> ScanPrefix(std::string_view prefix, const Snapshot* snapshot) override {
+    return std::make_unique<RocksIterator>(db_.get(), prefix, snapshot);
+  }
+
+  std::shared_ptr<const Snapshot> GetSnapshot() override {
+    return std::make_shared<RocksSnapshot>(db_.get(), db_->GetSnapshot());
+  }
+
+  Status Flush() override { return FromRocks(db_->Flush(rocksdb::FlushOptions()), "flush"); }
+
+  std::uint64_t DiskBytes() override {
+    std::uint64_t sst = 0;
+    db_->GetIntProperty(rocksdb::DB::Properties::kTotalSstFilesSize, &sst);
+    return sst;
+  }
+
+ private:
+  std::unique_ptr<rocksdb::DB> db_;
+  rocksdb::WriteOptions write_options_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<KVStore>> OpenRocksStore(const std::filesystem::path& dir, const RocksOptions& options) {
+  rocksdb::Options rocks;
+  rocks.create_if_missing = true;
+  rocks.IncreaseParallelism(2);
+  rocks.OptimizeLevelStyleCompaction();
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+  // Whole-key bloom filters serve the point lookups (H:, S:, E: by hash). Prefix scans have
+  // variable-length prefixes (subject, predicate), which a fixed prefix extractor cannot
+  // describe; they rely on the index blocks instead (docs/storage.md).
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(options.bloom_bits_per_key));
+  table.cache_index_and_filter_blocks = true;
+  rocks.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  rocksdb::DB* raw = nullptr;
+  const rocksdb::Status s = rocksdb::DB::Open(rocks, dir.string(), &raw);
+  if (!s.ok()) return FromRocks(s, fmt::format("open {}", dir.string()));
+  return std::unique_ptr<KVStore>(new RocksStore(std::unique_ptr<rocksdb::DB>(raw), options.use_rocksdb_wal));
+}
+
+}  // namespace stemedb::storage

@@ -1,0 +1,290 @@
+#include "stemedb/db/database.h"
+
+#include <gtest/gtest.h>
+#include <spdlog/spdlog.h>
+
+#include <thread>
+
+#include "db_test_util.h"
+#include "stemedb/model/codec.h"
+#include "stemedb/storage/keys.h"
+#include "support/temp_dir.h"
+
+namespace stemedb::db {
+namespace {
+
+using stemedb::testing::TempDir;
+using testing::Dump;
+using testing::Key;
+using testing::SignedFor;
+using testing::Sorted;
+namespace keys = storage::keys;
+
+std::unique_ptr<Database> OpenOrDie(const std::filesystem::path& dir) {
+  spdlog::set_level(spdlog::level::warn);
+  auto db = Database::Open(dir);
+  EXPECT_TRUE(db.ok()) << db.status().ToString();
+  return db.ok() ? std::move(*db) : nullptr;
+}
+
+SubmitResult SubmitOrDie(Database& db, const SignedAssertion& s, std::optional<std::string> evidence = {}) {
+  auto r = db.Submit(s, evidence);
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(db.WaitForApplied(r.ok() ? r->position : 0).ok());
+  return r.ok() ? *r : SubmitResult{};
+}
+
+TEST(Database, SubmitThenGetReturnsTheIdenticalAssertion) {
+  TempDir dir;
+  auto db = OpenOrDie(dir.path());
+  const SignedAssertion s = SignedFor(42, {1, 2});
+  const SubmitResult r = SubmitOrDie(*db, s);
+  EXPECT_EQ(r.id, s.id);
+  EXPECT_GT(r.position, 0U);
+  EXPECT_FALSE(r.already_stored);
+  EXPECT_EQ(r.new_signatures, 2U);
+  auto got = db->Get(s.id);
+  ASSERT_TRUE(got.ok() && got->has_value());
+  EXPECT_EQ((*got)->assertion, s.assertion);
+  EXPECT_EQ((*got)->id, s.id);
+  EXPECT_EQ(Sorted((*got)->signatures), Sorted(s.signatures));
+  EXPECT_FALSE(db->Get(AssertionId(Blake3("nothing")))->has_value());
+}
+
+TEST(Database, InvalidInputIsRejectedAndNothingIsWritten) {
+  TempDir dir;
+  auto db = OpenOrDie(dir.path());
+  SignedAssertion forged = SignedFor(1);
+  forged.signatures[0].signature[3] ^= 1;
+  SignedAssertion unsigned_claim = SignedFor(2);
+  unsigned_claim.signatures.clear();
+  SignedAssertion stranger = SignedFor(3);
+  stranger.signatures[0].agent = Key(9).agent();  // one key's signature presented under another
+  SignedAssertion bad_confidence = SignedFor(4);
+  bad_confidence.assertion.confidence = 2.0F;
+  for (const auto* s : {&forged, &unsigned_claim, &stranger, &bad_confidence}) {
+    auto r = db->Submit(*s);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_FALSE(r.status().field().empty()) << r.status().ToString();
+  }
+  // Evidence that does not hash to source_hash.
+  auto r = db->Submit(SignedFor(5), std::string("not the evidence"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().field(), "evidence");
+  EXPECT_EQ(db->stats().durable_position, 0U);
+  EXPECT_FALSE(db->Get(forged.id)->has_value());
+}
+
+TEST(Database, ResubmittingIsIdempotentAndNewSignersAreCoSignatures) {
+  TempDir dir;
+  auto db = OpenOrDie(dir.path());
+  const SignedAssertion by_one = SignedFor(7, {1});
+  const SubmitResult first = SubmitOrDie(*db, by_one);
+  auto record_before = db->store().Get(keys::Record(by_one.id));
+  ASSERT_TRUE(record_before.ok() && record_before->has_value());
+  const std::string bytes_before((*record_before)->view());
+
+  const SubmitResult again = SubmitOrDie(*db, by_one);
+  EXPECT_TRUE(again.already_stored);
+  EXPECT_EQ(again.position, 0U);
+  EXPECT_EQ(db->stats().durable_position, first.position);  // nothing appended
+
+  const SignedAssertion by_two_and_three = SignedFor(7, {1, 2, 3});
+  const SubmitResult cosigned = SubmitOrDie(*db, by_two_and_three);
+  EXPECT_TRUE(cosigned.already_stored);
+  EXPECT_EQ(cosigned.new_signatures, 2U);
+  EXPECT_GT(cosigned.position, first.position);
+  auto got = db->Get(by_one.id);
+  ASSERT_TRUE(got.ok() && got->has_value());
+  EXPECT_EQ(Sorted((*got)->signatures), Sorted(by_two_and_three.signatures));
+  // The stored record was not rewritten.
+  EXPECT_EQ(std::string((*db->store().Get(keys::Record(by_one.id)))->view()), bytes_before);
+  // Candidates carry the co-signatures too.
+  auto candidates = db->Candidates(by_one.assertion.subject, by_one.assertion.predicate);
+  ASSERT_TRUE(candidates.ok());
+  ASSERT_EQ(candidates->size(), 1U);
+  EXPECT_EQ(Sorted((*candidates)[0].signatures), Sorted(by_two_and_three.signatures));
+}
+
+TEST(Database, CandidatesBySubjectChildrenAndHistory) {
+  TempDir dir;
+  auto db = OpenOrDie(dir.path());
+  const KeyPair alice = Key(1), bob = Key(2);
+  const KeyPair* a[] = {&alice};
+  const KeyPair* b[] = {&bob};
+  Assertion revenue;
+  revenue.subject = EntityId("Tesla_Inc");
+  revenue.predicate = RelationId("revenue");
+  revenue.object = ObjectValue::Number(96.7);
+  const auto v1 = *SignAssertion(revenue, a, Timestamp(1));
+  Assertion corrected = revenue;
+  corrected.object = ObjectValue::Number(96.77);
+  corrected.parent = v1.id;
+  const auto v2 = *SignAssertion(corrected, a, Timestamp(2));
+  Assertion other = revenue;
+  other.object = ObjectValue::Number(81.5);
+  const auto v3 = *SignAssertion(other, b, Timestamp(3));
+  Assertion ceo;
+  ceo.subject = EntityId("Tesla_Inc");
+  ceo.predicate = RelationId("ceo");
+  ceo.object = ObjectValue::Entity(EntityId("Elon_Musk"));
+  const auto v4 = *SignAssertion(ceo, b, Timestamp(4));
+  Assertion prefix_trap = revenue;  // "Tesla" must not match "Tesla_Inc"
+  prefix_trap.subject = EntityId("Tesla");
+  const auto v5 = *SignAssertion(prefix_trap, b, Timestamp(5));
+  for (const auto* s : {&v1, &v2, &v3, &v4, &v5}) SubmitOrDie(*db, *s);
+
+  auto candidates = db->Candidates(EntityId("Tesla_Inc"), RelationId("revenue"));
+  ASSERT_TRUE(candidates.ok());
+  EXPECT_EQ(candidates->size(), 3U);
+  auto card = db->BySubject(EntityId("Tesla_Inc"));
+  ASSERT_TRUE(card.ok());
+  EXPECT_EQ(card->size(), 4U);
+  EXPECT_EQ(db->BySubject(EntityId("Tesla"))->size(), 1U);
+  auto children = db->Children(v1.id);
+  ASSERT_TRUE(children.ok());
+  ASSERT_EQ(children->size(), 1U);
+  EXPECT_EQ(children->front(), v2.id);
+  auto history = db->History(v2.id);
+  ASSERT_TRUE(history.ok());
+  ASSERT_EQ(history->size(), 2U);
+  EXPECT_EQ((*history)[0].id, v2.id);
+  EXPECT_EQ((*history)[1].id, v1.id);
+  EXPECT_EQ(db->History(AssertionId(Blake3("unknown"))).status().code(), StatusCode::kNotFound);
+  // The reverse index for entity-valued objects.
+  auto reverse = db->store().ScanPrefix(keys::ReversePrefix(EntityId("Elon_Musk")));
+  ASSERT_TRUE(reverse->Valid());
+  EXPECT_EQ(keys::IdAt(reverse->key(), reverse->key().size() - 32), v4.id);
+}
+
+TEST(Database, EvidenceIsStoredUnderItsHash) {
+  TempDir dir;
+  auto db = OpenOrDie(dir.path());
+  Assertion a = testing::ClaimFor(1);
+  a.source_hash = Blake3("the annual report");
+  const KeyPair key = Key(1);
+  const KeyPair* keys_[] = {&key};
+  const auto s = *SignAssertion(a, keys_, Timestamp(1));
+  SubmitOrDie(*db, s, std::string("the annual report"));
+  auto blob = db->GetEvidence(a.source_hash);
+  ASSERT_TRUE(blob.ok() && blob->has_value());
+  EXPECT_EQ(**blob, "the annual report");
+  const std::string raw = "raw bytes";
+  auto hash = db->PutEvidence({reinterpret_cast<const std::uint8_t*>(raw.data()), raw.size()});
+  ASSERT_TRUE(hash.ok());
+  ASSERT_TRUE(db->WaitForApplied(db->stats().durable_position).ok());
+  EXPECT_EQ(**db->GetEvidence(*hash), raw);
+}
+
+TEST(Database, SubmitBatchIsAllOrNothing) {
+  TempDir dir;
+  auto db = OpenOrDie(dir.path());
+  std::vector<Envelope> batch;
+  for (std::uint64_t k = 0; k < 50; ++k) batch.push_back({SignedFor(k), std::nullopt});
+  batch[37].signed_assertion.signatures[0].signature[0] ^= 1;
+  auto failed = db->SubmitBatch(batch);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_NE(failed.status().ToString().find("envelope 37"), std::string::npos) << failed.status().ToString();
+  EXPECT_EQ(db->stats().durable_position, 0U);
+
+  batch[37] = {SignedFor(37), std::nullopt};
+  auto ok = db->SubmitBatch(batch);
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  ASSERT_EQ(ok->size(), 50U);
+  for (std::size_t i = 1; i < ok->size(); ++i) EXPECT_EQ((*ok)[i].position, (*ok)[i - 1].position + 1);
+  ASSERT_TRUE(db->WaitForApplied(ok->back().position).ok());
+  for (const auto& e : batch) EXPECT_TRUE(db->Get(e.signed_assertion.id)->has_value());
+}
+
+// A record that reaches the WAL without going through Submit (a bug, a hostile writer) is
+// re-validated by the ingestor and never indexed.
+TEST(Database, BadRecordsInTheWalNeverReachTheStore) {
+  TempDir dir;
+  SignedAssertion forged = SignedFor(11);
+  forged.signatures[0].signature[0] ^= 1;
+  {
+    auto wal = *wal::Wal::Open(dir / "wal");
+    const auto bytes = *EncodeRecord(forged);
+    ASSERT_TRUE(wal->Append(wal::RecordType::kAssertion, bytes.bytes()).ok());
+    const std::vector<std::uint8_t> garbage = {1, 2, 3, 4, 5, 6, 7, 8};
+    ASSERT_TRUE(wal->Append(wal::RecordType::kAssertion, garbage).ok());
+    CoSignatures unknown{AssertionId(Blake3("no such claim")),
+                         {Key(1).Sign(AssertionId(Blake3("no such claim")), Timestamp(1))}};
+    ASSERT_TRUE(wal->Append(wal::RecordType::kCoSignature, EncodeCoSignatures(unknown)->bytes()).ok());
+    const auto good = *EncodeRecord(SignedFor(12));
+    ASSERT_TRUE(wal->Append(wal::RecordType::kAssertion, good.bytes()).ok());
+  }
+  auto db = OpenOrDie(dir.path());
+  ASSERT_TRUE(db->WaitForApplied(4).ok());
+  EXPECT_FALSE(db->Get(forged.id)->has_value());
+  EXPECT_TRUE(db->Get(SignedFor(12).id)->has_value());
+  const auto stats = db->stats();
+  EXPECT_EQ(stats.ingest.records_rejected, 3U);
+  for (std::uint64_t position : {1, 2, 3}) {
+    auto why = db->store().Get(keys::Rejected(position));
+    ASSERT_TRUE(why.ok() && why->has_value()) << position;
+  }
+  EXPECT_NE(std::string((*db->store().Get(keys::Rejected(1)))->view()).find("does not verify"), std::string::npos);
+}
+
+TEST(Database, SurvivesManyOpenCloseCyclesAndRebuildsFromTheWal) {
+  TempDir dir;
+  std::uint64_t key = 0;
+  for (int cycle = 0; cycle < 8; ++cycle) {
+    auto db = OpenOrDie(dir.path());
+    for (int i = 0; i < 25; ++i) {
+      auto r = db->Submit(SignedFor(key++, {1, static_cast<std::uint8_t>(2 + cycle % 3)}));
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
+    }
+    ASSERT_TRUE(db->Close().ok());
+  }
+  std::map<std::string, std::string> before;
+  {
+    auto db = OpenOrDie(dir.path());
+    ASSERT_TRUE(db->WaitForApplied(db->stats().durable_position).ok());
+    for (std::uint64_t k = 0; k < key; ++k) ASSERT_TRUE(db->Get(SignedFor(k).id)->has_value()) << k;
+    before = Dump(db->store());
+  }
+  std::filesystem::remove_all(dir / "kv");
+  auto db = OpenOrDie(dir.path());
+  ASSERT_TRUE(db->WaitForApplied(db->stats().durable_position).ok());
+  const auto after = Dump(db->store());
+  EXPECT_EQ(after.size(), before.size());
+  EXPECT_TRUE(after == before) << "rebuilt indexes differ from the originals";
+}
+
+TEST(Database, ConcurrentSubmittersAndReaders) {
+  TempDir dir;
+  auto db = OpenOrDie(dir.path());
+  constexpr int kThreads = 4, kEach = 60;
+  std::vector<std::thread> threads;
+  std::atomic<bool> done{false};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        auto r = db->Submit(SignedFor(static_cast<std::uint64_t>(t * 1000 + i)));
+        ASSERT_TRUE(r.ok()) << r.status().ToString();
+      }
+    });
+  }
+  std::thread reader([&] {
+    while (!done) {
+      auto c = db->Candidates(EntityId("entity_3"), RelationId("predicate_1"));
+      ASSERT_TRUE(c.ok()) << c.status().ToString();
+    }
+  });
+  for (auto& th : threads) th.join();
+  done = true;
+  reader.join();
+  ASSERT_TRUE(db->WaitForApplied(db->stats().durable_position).ok());
+  for (int t = 0; t < kThreads; ++t) {
+    for (int i = 0; i < kEach; ++i) {
+      EXPECT_TRUE(db->Get(SignedFor(static_cast<std::uint64_t>(t * 1000 + i)).id)->has_value());
+    }
+  }
+  EXPECT_EQ(db->stats().lag, 0U);
+}
+
+}  // namespace
+}  // namespace stemedb::db

@@ -1,0 +1,58 @@
+#pragma once
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "stemedb/db/database.h"
+#include "stemedb/model/signing.h"
+
+namespace stemedb::db::testing {
+
+inline KeyPair Key(std::uint8_t n) {
+  std::array<std::uint8_t, 32> seed{};
+  seed.fill(n);
+  return std::move(KeyPair::FromSeed(seed)).value();
+}
+
+// A claim determined by `key`: one of a few subjects and predicates, so candidates pile up.
+inline Assertion ClaimFor(std::uint64_t key) {
+  Assertion a;
+  a.subject = EntityId(fmt::format("entity_{}", key % 17));
+  a.predicate = RelationId(fmt::format("predicate_{}", key % 5));
+  a.object = key % 3 == 0 ? ObjectValue::Entity(EntityId(fmt::format("entity_{}", key % 11)))
+                          : ObjectValue::Integer(static_cast<std::int64_t>(key));
+  a.confidence = static_cast<float>(key % 100) / 100.0F;
+  a.source_hash = Blake3(fmt::format("evidence {}", key));
+  return a;
+}
+
+inline SignedAssertion SignedFor(std::uint64_t key, std::initializer_list<std::uint8_t> signers = {1}) {
+  std::vector<KeyPair> keys;
+  for (auto s : signers) keys.push_back(Key(s));
+  std::vector<const KeyPair*> ptrs;
+  for (auto& k : keys) ptrs.push_back(&k);
+  return std::move(SignAssertion(ClaimFor(key), ptrs, Timestamp(1700000000000000 + static_cast<std::int64_t>(key))))
+      .value();
+}
+
+inline std::vector<SignatureEntry> Sorted(std::vector<SignatureEntry> v) {
+  std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.agent < b.agent; });
+  return v;
+}
+
+// Every key and value in the store.
+inline std::map<std::string, std::string> Dump(storage::KVStore& store) {
+  std::map<std::string, std::string> out;
+  auto it = store.ScanPrefix("");
+  for (; it->Valid(); it->Next()) {
+    out.emplace(std::string(it->key()),
+                std::string(reinterpret_cast<const char*>(it->value().data()), it->value().size()));
+  }
+  return out;
+}
+
+}  // namespace stemedb::db::testing
