@@ -8,7 +8,6 @@
 #include <cstdio>
 #include <iostream>
 #include <map>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -17,7 +16,7 @@
 #include "stemedb/model/key_file.h"
 #include "stemedb/model/signing.h"
 #include "stemedb/model/validate.h"
-#include "stemedb/wal/wal.h"
+#include "stemedb/db/database.h"
 
 namespace stemedb::cli {
 namespace {
@@ -120,27 +119,11 @@ int Demo(const std::filesystem::path& db) {
     agents.emplace(name, std::move(*key));
   }
 
-  auto wal = wal::Wal::Open(db / "wal");
-  if (!wal.ok()) return Fail(wal.status());
+  auto database = db::Database::Open(db);
+  if (!database.ok()) return Fail(database.status());
 
-  // Content addressing makes the demo idempotent: a claim whose ID is already in the log is not
-  // appended again.
-  std::set<AssertionId> known;
-  {
-    auto reader = (*wal)->NewReader(1);
-    if (!reader.ok()) return Fail(reader.status());
-    for (;;) {
-      auto record = (*reader)->Next();
-      if (!record.ok()) return Fail(record.status());
-      if (!*record) break;
-      if ((*record)->type != wal::RecordType::kAssertion) continue;
-      auto decoded = DecodeRecord((*record)->payload);
-      if (!decoded.ok()) return Fail(decoded.status());
-      known.insert(decoded->id);
-    }
-  }
-
-  std::size_t appended = 0;
+  // Submit is idempotent: a claim already stored (same ID, same signer) writes nothing.
+  std::vector<Envelope> envelopes;
   const Timestamp signed_at = *Timestamp::FromRfc3339("2024-02-01T09:00:00Z");
   for (const DemoClaim& c : claims) {
     Assertion a;
@@ -152,54 +135,49 @@ int Demo(const std::filesystem::path& db) {
     const KeyPair* signer[] = {&agents.at(c.agent)};
     auto signed_assertion = SignAssertion(a, signer, signed_at);
     if (!signed_assertion.ok()) return Fail(signed_assertion.status());
-    Status valid = ValidateSignedAssertion(*signed_assertion);
-    if (!valid.ok()) return Fail(valid);
-    if (known.count(signed_assertion->id) != 0) continue;
-    auto record = EncodeRecord(*signed_assertion);
-    if (!record.ok()) return Fail(record.status());
-    auto appended_at = (*wal)->Append(wal::RecordType::kAssertion, record->bytes());
-    if (!appended_at.ok()) return Fail(appended_at.status());
-    known.insert(signed_assertion->id);
-    ++appended;
+    envelopes.push_back({std::move(*signed_assertion), std::string(c.evidence)});
   }
+  auto submitted = (*database)->SubmitBatch(envelopes);
+  if (!submitted.ok()) return Fail(submitted.status());
+  std::size_t appended = 0;
+  for (const auto& r : *submitted) appended += r.already_stored ? 0 : 1;
+  const auto durable = (*database)->stats().durable_position;
+  Status applied = (*database)->WaitForApplied(durable);
+  if (!applied.ok()) return Fail(applied);
 
   fmt::print("StemeDB demo database: {}\n", std::filesystem::absolute(db).string());
-  fmt::print("appended {} new signed assertions (fsynced); the log holds {} records\n\n", appended,
-             (*wal)->durable_position());
+  fmt::print("stored {} new signed assertions (verified, fsynced, indexed); the log holds {} records\n\n", appended,
+             durable);
 
-  // Read everything back from the log: decode in place, recompute the ID, re-verify signatures.
+  // Read back through the indexes: every candidate per (subject, predicate), the conflicts that
+  // the lenses resolve.
   std::map<std::string, std::string> names;
   for (const auto& [name, key] : agents) names[key.agent().ToHex()] = name;
-  auto reader = (*wal)->NewReader(1);
-  if (!reader.ok()) return Fail(reader.status());
-  fmt::print("{:>4}  {:<10}  {:<26}  {:<34}  {:>4}  {:<12}  {}\n", "pos", "subject", "predicate", "object", "conf",
-             "signed by", "id");
-  for (;;) {
-    auto record = (*reader)->Next();
-    if (!record.ok()) return Fail(record.status());
-    if (!*record) break;
-    auto decoded = DecodeRecord((*record)->payload);
-    if (!decoded.ok()) return Fail(decoded.status());
-    Status valid = ValidateSignedAssertion(*decoded);
-    if (!valid.ok())
-      return Fail(std::move(valid).with_context(fmt::format("record at position {}", (*record)->position)));
-    std::string signers;
-    for (const auto& sig : decoded->signatures) {
-      auto it = names.find(sig.agent.ToHex());
-      signers += it != names.end() ? it->second : sig.agent.ToHex().substr(0, 12);
+  auto card = (*database)->BySubject(EntityId("Tesla_Inc"));
+  if (!card.ok()) return Fail(card.status());
+  std::string predicate;
+  for (const SignedAssertion& s : *card) {
+    const Assertion& a = s.assertion;
+    if (a.predicate.str() != predicate) {
+      predicate = a.predicate.str();
+      fmt::print("{} {}\n", a.subject.str(), predicate);
     }
-    const Assertion& a = decoded->assertion;
-    fmt::print("{:>4}  {:<10}  {:<26}  {:<34}  {:>4.2f}  {:<12}  {}\n", (*record)->position, a.subject.str(),
-               a.predicate.str(), a.object.DebugString(), a.confidence, signers, decoded->id.ToHex().substr(0, 16));
+    std::string signers;
+    for (const auto& sig : s.signatures) {
+      auto it = names.find(sig.agent.ToHex());
+      signers += (signers.empty() ? "" : ",") + (it != names.end() ? it->second : sig.agent.ToHex().substr(0, 12));
+    }
+    auto evidence = (*database)->GetEvidence(a.source_hash);
+    if (!evidence.ok()) return Fail(evidence.status());
+    fmt::print("    {:<34} confidence {:.2f}  by {:<12}  evidence \"{}\"  id {}\n", a.object.DebugString(),
+               a.confidence, signers, evidence->value_or("?"), s.id.ToHex().substr(0, 16));
   }
-  fmt::print(
-      "\nEvery record above was read back from the write-ahead log, its ID recomputed (BLAKE3 of the\n"
-      "canonical encoding) and its Ed25519 signature verified. The claims conflict on purpose:\n"
-      "resolving them is the job of StemeDB's lenses.\n\n");
-  fmt::print(
-      "Try:\n  echo '{{\"subject\":\"Tesla_Inc\",\"predicate\":\"ceo\",\"object\":{{\"entity\":\"Elon_Musk\"}},"
-      "\"confidence\":0.8}}' | {} sign --key {}\n",
-      "build/stemedb", (db / "keys" / "llm-agent.key").string());
+  fmt::print("\nEvery claim above was verified (Ed25519) before it was written, appended to the write-ahead\n"
+             "log and fsynced, then indexed from the log; its ID is the BLAKE3 hash of its canonical\n"
+             "encoding. The claims conflict on purpose: resolving them is the job of StemeDB's lenses.\n\n");
+  fmt::print("Sign a claim of your own:\n  echo '{{\"subject\":\"Tesla_Inc\",\"predicate\":\"ceo\","
+             "\"object\":{{\"entity\":\"Elon_Musk\"}},\"confidence\":0.8}}' | {} sign --key {}\n",
+             "build/stemedb", (db / "keys" / "llm-agent.key").string());
   return 0;
 }
 

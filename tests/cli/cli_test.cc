@@ -116,12 +116,13 @@ TEST(Cli, DemoStoresVerifiesAndIsIdempotent) {
   stemedb::testing::TempDir dir;
   Output first = RunStemedb("demo --db " + (dir / "db").string());
   ASSERT_EQ(first.exit_code, 0) << first.err;
-  EXPECT_NE(first.out.find("appended 8 new signed assertions"), std::string::npos) << first.out;
-  EXPECT_NE(first.out.find("revenue_2023_usd_billions"), std::string::npos);
+  EXPECT_NE(first.out.find("stored 8 new signed assertions"), std::string::npos) << first.out;
+  EXPECT_NE(first.out.find("Tesla_Inc revenue_2023_usd_billions"), std::string::npos) << first.out;
+  EXPECT_NE(first.out.find("evidence \"Form 10-K 2023, p. 52\""), std::string::npos) << first.out;
   Output second = RunStemedb("demo --db " + (dir / "db").string());
   ASSERT_EQ(second.exit_code, 0) << second.err;
-  EXPECT_NE(second.out.find("appended 0 new signed assertions"), std::string::npos) << second.out;
-  EXPECT_NE(second.out.find("the log holds 8 records"), std::string::npos) << second.out;
+  EXPECT_NE(second.out.find("stored 0 new signed assertions"), std::string::npos) << second.out;
+  EXPECT_NE(second.out.find("the log holds 16 records"), std::string::npos) << second.out;  // 8 claims + 8 evidence blobs
 }
 
 TEST(Cli, UsageErrorsAreNonZero) {
