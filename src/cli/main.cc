@@ -11,12 +11,12 @@
 #include <string>
 #include <vector>
 
+#include "stemedb/db/database.h"
 #include "stemedb/model/codec.h"
 #include "stemedb/model/json.h"
 #include "stemedb/model/key_file.h"
 #include "stemedb/model/signing.h"
 #include "stemedb/model/validate.h"
-#include "stemedb/db/database.h"
 
 namespace stemedb::cli {
 namespace {
@@ -172,12 +172,14 @@ int Demo(const std::filesystem::path& db) {
     fmt::print("    {:<34} confidence {:.2f}  by {:<12}  evidence \"{}\"  id {}\n", a.object.DebugString(),
                a.confidence, signers, evidence->value_or("?"), s.id.ToHex().substr(0, 16));
   }
-  fmt::print("\nEvery claim above was verified (Ed25519) before it was written, appended to the write-ahead\n"
-             "log and fsynced, then indexed from the log; its ID is the BLAKE3 hash of its canonical\n"
-             "encoding. The claims conflict on purpose: resolving them is the job of StemeDB's lenses.\n\n");
-  fmt::print("Sign a claim of your own:\n  echo '{{\"subject\":\"Tesla_Inc\",\"predicate\":\"ceo\","
-             "\"object\":{{\"entity\":\"Elon_Musk\"}},\"confidence\":0.8}}' | {} sign --key {}\n",
-             "build/stemedb", (db / "keys" / "llm-agent.key").string());
+  fmt::print(
+      "\nEvery claim above was verified (Ed25519) before it was written, appended to the write-ahead\n"
+      "log and fsynced, then indexed from the log; its ID is the BLAKE3 hash of its canonical\n"
+      "encoding. The claims conflict on purpose: resolving them is the job of StemeDB's lenses.\n\n");
+  fmt::print(
+      "Sign a claim of your own:\n  echo '{{\"subject\":\"Tesla_Inc\",\"predicate\":\"ceo\","
+      "\"object\":{{\"entity\":\"Elon_Musk\"}},\"confidence\":0.8}}' | {} sign --key {}\n",
+      "build/stemedb", (db / "keys" / "llm-agent.key").string());
   return 0;
 }
 

@@ -17,6 +17,7 @@ namespace keys = storage::keys;
 
 struct Database::Impl {
   DatabaseOptions options;
+  ingest::VerifiedSignatures verified;  // declared before the ingestor, which uses it
   std::unique_ptr<wal::Wal> wal;
   std::unique_ptr<storage::KVStore> store;
   std::unique_ptr<ingest::Ingestor> ingestor;
@@ -26,6 +27,7 @@ struct Database::Impl {
   struct Planned {
     SubmitResult result;
     std::vector<std::pair<wal::RecordType, AlignedBytes>> records;
+    std::vector<SignatureEntry> cosigners;  // the new signers of a known claim
     std::optional<std::string> evidence;
   };
   Status Plan(const SignedAssertion& s, const std::optional<std::string>& evidence, Planned& out);
@@ -46,7 +48,9 @@ Result<std::unique_ptr<Database>> Database::Open(const std::filesystem::path& di
   auto store = storage::OpenRocksStore(dir / "kv", options.kv);
   if (!store.ok()) return std::move(store).status().with_context(where);
   impl->store = std::move(*store);
-  auto ingestor = ingest::Ingestor::Start(*impl->wal, *impl->store, options.ingest);
+  ingest::IngestorOptions ingest_options = options.ingest;
+  ingest_options.verified = &impl->verified;
+  auto ingestor = ingest::Ingestor::Start(*impl->wal, *impl->store, ingest_options);
   if (!ingestor.ok()) return std::move(ingestor).status().with_context(where);
   impl->ingestor = std::move(*ingestor);
   return std::unique_ptr<Database>(new Database(std::move(impl)));
@@ -116,6 +120,7 @@ Status Database::Impl::Plan(const SignedAssertion& s, const std::optional<std::s
   if (!cosign.signatures.empty()) {
     STEMEDB_ASSIGN_OR_RETURN(AlignedBytes bytes, EncodeCoSignatures(cosign));
     out.records.emplace_back(wal::RecordType::kCoSignature, std::move(bytes));
+    out.cosigners = std::move(cosign.signatures);
   }
   return Status::Ok();
 }
@@ -174,12 +179,28 @@ Result<std::vector<SubmitResult>> Database::SubmitBatch(std::span<const Envelope
     for (auto& plan : plans) results.push_back(plan.result);
     return results;
   }
-  STEMEDB_ASSIGN_OR_RETURN(wal::AppendResult appended, impl_->wal->AppendBatch(inputs));
-  wal::LogPosition position = appended.first;
+  // The ingestor need not verify again the signatures verified above (see VerifiedSignatures):
+  // only those about to be written, so that nothing stale is left in the cache.
+  std::vector<std::pair<AssertionId, SignatureEntry>> remembered;
+  for (std::size_t i = 0; i < plans.size(); ++i) {
+    const SignedAssertion& s = envelopes[i].signed_assertion;
+    for (const auto& [type, bytes] : plans[i].records) {
+      if (type == wal::RecordType::kEvidence) continue;
+      for (const SignatureEntry& entry : type == wal::RecordType::kAssertion ? s.signatures : plans[i].cosigners) {
+        if (impl_->verified.Add(s.id, entry)) remembered.emplace_back(s.id, entry);
+      }
+    }
+  }
+  auto appended = impl_->wal->AppendBatch(inputs);
+  if (!appended.ok()) {
+    for (const auto& [id, entry] : remembered) impl_->verified.Take(id, entry);
+    return std::move(appended).status();
+  }
+  wal::LogPosition position = appended->first;
   for (auto& plan : plans) {
     position += plan.records.size();
     if (!plan.records.empty()) plan.result.position = position - 1;  // the assertion / co-signature record
-    plan.result.durability = appended.durability;
+    plan.result.durability = appended->durability;
     results.push_back(plan.result);
   }
   return results;
@@ -321,6 +342,7 @@ DatabaseStats Database::stats() {
   s.applied_position = s.ingest.applied_position;
   s.lag = s.durable_position > s.applied_position ? s.durable_position - s.applied_position : 0;
   s.kv_disk_bytes = impl_->store->DiskBytes();
+  s.verified_cache_entries = impl_->verified.size();
   return s;
 }
 

@@ -11,6 +11,7 @@
 
 #include "stemedb/model/codec.h"
 #include "stemedb/model/signing.h"
+#include "stemedb/model/validate.h"
 #include "stemedb/storage/keys.h"
 
 namespace stemedb::ingest {
@@ -18,6 +19,18 @@ namespace stemedb::ingest {
 namespace keys = storage::keys;
 
 namespace {
+
+// A WAL record copied out of the reader (whose payload is valid only until its next call), with
+// what decoding and validation found.
+struct Pending {
+  wal::LogPosition position = 0;
+  wal::RecordType type = wal::RecordType::kInvalid;
+  AlignedBytes payload;
+  std::optional<SignedAssertion> assertion;  // kAssertion that decoded
+  std::optional<CoSignatures> cosignatures;  // kCoSignature that decoded
+  Status verdict;                            // not OK: reject with this
+  std::vector<std::uint8_t> signature_ok;    // per signature, after verification
+};
 
 // What one batch adds, so that later records in the same batch see it before it is written.
 struct BatchState {
@@ -43,15 +56,17 @@ struct Ingestor::State {
 
   void Run();
   Status ApplyBatch(wal::WalReader& reader, bool& progressed);
-  Status Apply(const wal::WalRecord& record, BatchState& state);
-  Status ApplyAssertion(const wal::WalRecord& record, BatchState& state);
-  Status ApplyCoSignatures(const wal::WalRecord& record, BatchState& state);
+  void Decode(Pending& p) const;
+  void VerifySignatures(std::vector<Pending>& batch, IngestStats& delta) const;
+  Status Apply(const Pending& p, BatchState& state);
+  Status ApplyAssertion(const Pending& p, BatchState& state);
+  Status ApplyCoSignatures(const Pending& p, BatchState& state);
   // Subject and predicate of a stored (or batched) assertion, or nullopt.
   Result<std::optional<std::pair<EntityId, RelationId>>> FindAssertion(const AssertionId& id, const BatchState& state);
   Result<bool> HasSignature(const AssertionId& id, const AgentId& agent, const BatchState& state);
   void AddSignature(const AssertionId& id, const EntityId& subject, const RelationId& predicate,
                     const SignatureEntry& entry, BatchState& state);
-  void Reject(const wal::WalRecord& record, const Status& why, BatchState& state);
+  void Reject(const Pending& p, const Status& why, BatchState& state);
 };
 
 Result<std::unique_ptr<Ingestor>> Ingestor::Start(wal::Wal& wal, storage::KVStore& store, IngestorOptions options) {
@@ -135,16 +150,27 @@ void Ingestor::State::Run() {
 }
 
 Status Ingestor::State::ApplyBatch(wal::WalReader& reader, bool& progressed) {
-  BatchState state;
-  wal::LogPosition last = 0;
+  // 1. Read a batch, copying payloads out of the reader.
+  std::vector<Pending> batch;
   for (std::size_t n = 0; n < options.max_batch_records; ++n) {
     auto record = reader.Next();
     if (!record.ok()) return std::move(record).status().with_context("ingest: read WAL");
     if (!*record) break;
-    STEMEDB_RETURN_IF_ERROR(Apply(**record, state));
-    last = (*record)->position;
+    Pending& p = batch.emplace_back();
+    p.position = (*record)->position;
+    p.type = (*record)->type;
+    p.payload = AlignedBytes::CopyOf((*record)->payload);
   }
-  if (last == 0) return Status::Ok();
+  if (batch.empty()) return Status::Ok();
+
+  // 2. Decode and check everything but the signatures; then verify the signatures, in parallel.
+  BatchState state;
+  for (Pending& p : batch) Decode(p);
+  VerifySignatures(batch, state.delta);
+
+  // 3. Apply in log order: later records see what earlier ones added.
+  for (const Pending& p : batch) STEMEDB_RETURN_IF_ERROR(Apply(p, state));
+  const wal::LogPosition last = batch.back().position;
   state.batch.Put(std::string(keys::kApplied), keys::EncodeU64(last));
   STEMEDB_RETURN_IF_ERROR(store->Write(state.batch).with_context(fmt::format("ingest: write batch up to {}", last)));
   progressed = true;
@@ -157,34 +183,118 @@ Status Ingestor::State::ApplyBatch(wal::WalReader& reader, bool& progressed) {
     stats.assertions_added += state.delta.assertions_added;
     stats.signatures_added += state.delta.signatures_added;
     stats.evidence_added += state.delta.evidence_added;
+    stats.signatures_verified += state.delta.signatures_verified;
+    stats.signatures_trusted += state.delta.signatures_trusted;
   }
   applied_cv.notify_all();
   return Status::Ok();
 }
 
-Status Ingestor::State::Apply(const wal::WalRecord& record, BatchState& state) {
+void Ingestor::State::Decode(Pending& p) const {
+  if (p.type == wal::RecordType::kAssertion) {
+    auto decoded = DecodeRecord(p.payload.bytes());
+    if (!decoded.ok()) {
+      p.verdict = decoded.status();
+      return;
+    }
+    p.verdict = ValidateSignedAssertionExceptSignatures(*decoded, options.limits);
+    p.signature_ok.assign(decoded->signatures.size(), 0);
+    p.assertion = std::move(*decoded);
+  } else if (p.type == wal::RecordType::kCoSignature) {
+    auto decoded = DecodeCoSignatures(p.payload.bytes());
+    if (!decoded.ok()) {
+      p.verdict = decoded.status();
+      return;
+    }
+    if (decoded->signatures.empty()) p.verdict = Status::InvalidArgument("co-signature record without signatures");
+    for (const SignatureEntry& e : decoded->signatures) {
+      if (!e.signed_at.InRange()) p.verdict = Status::InvalidArgument("signed_at outside the years 0001..9999");
+    }
+    p.signature_ok.assign(decoded->signatures.size(), 0);
+    p.cosignatures = std::move(*decoded);
+  }
+}
+
+void Ingestor::State::VerifySignatures(std::vector<Pending>& batch, IngestStats& delta) const {
+  // (record, signature) pairs still to verify: everything this process has not verified itself.
+  std::vector<std::pair<std::size_t, std::size_t>> work;
+  for (std::size_t r = 0; r < batch.size(); ++r) {
+    Pending& p = batch[r];
+    if (!p.verdict.ok()) continue;
+    const AssertionId* id = p.assertion ? &p.assertion->id : p.cosignatures ? &p.cosignatures->id : nullptr;
+    if (id == nullptr) continue;
+    const auto& sigs = p.assertion ? p.assertion->signatures : p.cosignatures->signatures;
+    for (std::size_t i = 0; i < sigs.size(); ++i) {
+      if (options.verified != nullptr && options.verified->Take(*id, sigs[i])) {
+        p.signature_ok[i] = 1;
+        ++delta.signatures_trusted;
+      } else {
+        work.emplace_back(r, i);
+      }
+    }
+  }
+  delta.signatures_verified += work.size();
+  auto verify = [&](std::size_t begin, std::size_t step) {
+    for (std::size_t w = begin; w < work.size(); w += step) {
+      Pending& p = batch[work[w].first];
+      const std::size_t i = work[w].second;
+      bool ok = false;
+      if (p.assertion) {
+        ok = VerifySignatureAt(*p.assertion, i).ok();
+      } else {
+        ok = VerifySignature(p.cosignatures->id, p.cosignatures->signatures[i]).ok();
+      }
+      p.signature_ok[i] = ok ? 1 : 0;  // distinct bytes per task: no data race
+    }
+  };
+  unsigned threads =
+      options.verify_threads != 0 ? options.verify_threads : std::max(1U, std::thread::hardware_concurrency());
+  threads = static_cast<unsigned>(std::min<std::size_t>(threads, work.size() / 16 + 1));
+  {
+    std::vector<std::jthread> pool;
+    for (unsigned t = 1; t < threads; ++t) pool.emplace_back(verify, t, threads);
+    verify(0, threads);
+  }
+  for (Pending& p : batch) {
+    for (std::size_t i = 0; i < p.signature_ok.size() && p.verdict.ok(); ++i) {
+      if (p.signature_ok[i] != 0) continue;
+      const AssertionId& id = p.assertion ? p.assertion->id : p.cosignatures->id;
+      const AgentId& agent = p.assertion ? p.assertion->signatures[i].agent : p.cosignatures->signatures[i].agent;
+      p.verdict = Status::InvalidArgument(fmt::format("signatures[{}].signature: signature by agent {} does not "
+                                                      "verify for assertion {}",
+                                                      i, agent.ToHex(), id.ToHex()))
+                      .with_field(fmt::format("signatures[{}].signature", i));
+    }
+  }
+}
+
+Status Ingestor::State::Apply(const Pending& p, BatchState& state) {
   ++state.delta.records_applied;
-  switch (record.type) {
-    case wal::RecordType::kAssertion: return ApplyAssertion(record, state);
-    case wal::RecordType::kCoSignature: return ApplyCoSignatures(record, state);
+  if (!p.verdict.ok()) {
+    Reject(p, p.verdict, state);
+    return Status::Ok();
+  }
+  switch (p.type) {
+    case wal::RecordType::kAssertion: return ApplyAssertion(p, state);
+    case wal::RecordType::kCoSignature: return ApplyCoSignatures(p, state);
     case wal::RecordType::kEvidence: {
-      const Hash hash = Blake3(record.payload);
-      state.batch.Put(keys::Evidence(hash), record.payload);
+      const Hash hash = Blake3(p.payload.bytes());
+      state.batch.Put(keys::Evidence(hash), p.payload.bytes());
       ++state.delta.evidence_added;
       return Status::Ok();
     }
     case wal::RecordType::kTest: return Status::Ok();  // opaque test payloads carry no index entries
     default:
-      Reject(record, Status::Corruption(fmt::format("unknown record type {}", static_cast<int>(record.type))), state);
+      Reject(p, Status::Corruption(fmt::format("unknown record type {}", static_cast<int>(p.type))), state);
       return Status::Ok();
   }
 }
 
-void Ingestor::State::Reject(const wal::WalRecord& record, const Status& why, BatchState& state) {
+void Ingestor::State::Reject(const Pending& p, const Status& why, BatchState& state) {
   // A record whose bytes passed the WAL checksum but not validation was written wrong, not
   // damaged on disk: it is skipped (never indexed) and kept on record, loudly.
-  spdlog::error("ingest: rejected WAL record at position {}: {}", record.position, why.ToString());
-  state.batch.Put(keys::Rejected(record.position), why.ToString());
+  spdlog::error("ingest: rejected WAL record at position {}: {}", p.position, why.ToString());
+  state.batch.Put(keys::Rejected(p.position), why.ToString());
   ++state.delta.records_rejected;
   --state.delta.records_applied;
 }
@@ -218,23 +328,13 @@ void Ingestor::State::AddSignature(const AssertionId& id, const EntityId& subjec
   ++state.delta.signatures_added;
 }
 
-Status Ingestor::State::ApplyAssertion(const wal::WalRecord& record, BatchState& state) {
-  auto decoded = DecodeRecord(record.payload);
-  if (!decoded.ok()) {
-    Reject(record, decoded.status(), state);
-    return Status::Ok();
-  }
-  Status valid = ValidateSignedAssertion(*decoded, options.limits);
-  if (!valid.ok()) {
-    Reject(record, valid, state);
-    return Status::Ok();
-  }
-  const SignedAssertion& s = *decoded;
+Status Ingestor::State::ApplyAssertion(const Pending& p, BatchState& state) {
+  const SignedAssertion& s = *p.assertion;
   const Assertion& a = s.assertion;
   STEMEDB_ASSIGN_OR_RETURN(auto existing, FindAssertion(s.id, state));
   if (!existing) {
-    state.batch.Put(keys::Record(s.id), record.payload);
-    state.batch.Put(keys::CandidateRecord(a.subject, a.predicate, s.id), record.payload);
+    state.batch.Put(keys::Record(s.id), p.payload.bytes());
+    state.batch.Put(keys::CandidateRecord(a.subject, a.predicate, s.id), p.payload.bytes());
     if (a.object.kind() == ObjectKind::kEntity) {
       state.batch.Put(keys::Reverse(std::get<EntityId>(a.object.variant()), s.id), std::string_view());
     }
@@ -251,31 +351,16 @@ Status Ingestor::State::ApplyAssertion(const wal::WalRecord& record, BatchState&
   return Status::Ok();
 }
 
-Status Ingestor::State::ApplyCoSignatures(const wal::WalRecord& record, BatchState& state) {
-  auto decoded = DecodeCoSignatures(record.payload);
-  if (!decoded.ok()) {
-    Reject(record, decoded.status(), state);
-    return Status::Ok();
-  }
-  STEMEDB_ASSIGN_OR_RETURN(auto existing, FindAssertion(decoded->id, state));
+Status Ingestor::State::ApplyCoSignatures(const Pending& p, BatchState& state) {
+  const CoSignatures& c = *p.cosignatures;
+  STEMEDB_ASSIGN_OR_RETURN(auto existing, FindAssertion(c.id, state));
   if (!existing) {
-    Reject(record, Status::NotFound("co-signatures for unknown assertion " + decoded->id.ToHex()), state);
+    Reject(p, Status::NotFound("co-signatures for unknown assertion " + c.id.ToHex()), state);
     return Status::Ok();
   }
-  if (decoded->signatures.empty()) {
-    Reject(record, Status::InvalidArgument("co-signature record without signatures"), state);
-    return Status::Ok();
-  }
-  for (const SignatureEntry& entry : decoded->signatures) {
-    Status verified = VerifySignature(decoded->id, entry);
-    if (!verified.ok() || !entry.signed_at.InRange()) {
-      Reject(record, verified.ok() ? Status::InvalidArgument("signed_at out of range") : verified, state);
-      return Status::Ok();
-    }
-  }
-  for (const SignatureEntry& entry : decoded->signatures) {
-    STEMEDB_ASSIGN_OR_RETURN(bool known, HasSignature(decoded->id, entry.agent, state));
-    if (!known) AddSignature(decoded->id, existing->first, existing->second, entry, state);
+  for (const SignatureEntry& entry : c.signatures) {
+    STEMEDB_ASSIGN_OR_RETURN(bool known, HasSignature(c.id, entry.agent, state));
+    if (!known) AddSignature(c.id, existing->first, existing->second, entry, state);
   }
   return Status::Ok();
 }

@@ -105,7 +105,7 @@ Status ValidateAssertion(const Assertion& a, const ValidationLimits& limits) {
   return Status::Ok();
 }
 
-Status ValidateSignedAssertion(const SignedAssertion& s, const ValidationLimits& limits) {
+Status ValidateSignedAssertionExceptSignatures(const SignedAssertion& s, const ValidationLimits& limits) {
   STEMEDB_RETURN_IF_ERROR(ValidateAssertion(s.assertion, limits));
   STEMEDB_ASSIGN_OR_RETURN(AssertionId id, ComputeAssertionId(s.assertion));
   if (id != s.id) {
@@ -124,9 +124,19 @@ Status ValidateSignedAssertion(const SignedAssertion& s, const ValidationLimits&
       return Invalid(field, fmt::format("agent {} signs more than once", entry.agent.ToHex()));
     }
     if (!entry.signed_at.InRange()) return Invalid(field + ".signed_at", "outside the years 0001..9999");
-    Status verified = VerifySignature(id, entry);
-    if (!verified.ok()) return Invalid(field + ".signature", verified.message());
   }
+  return Status::Ok();
+}
+
+Status VerifySignatureAt(const SignedAssertion& s, std::size_t i) {
+  Status verified = VerifySignature(s.id, s.signatures[i]);
+  if (!verified.ok()) return Invalid(fmt::format("signatures[{}].signature", i), verified.message());
+  return Status::Ok();
+}
+
+Status ValidateSignedAssertion(const SignedAssertion& s, const ValidationLimits& limits) {
+  STEMEDB_RETURN_IF_ERROR(ValidateSignedAssertionExceptSignatures(s, limits));
+  for (std::size_t i = 0; i < s.signatures.size(); ++i) STEMEDB_RETURN_IF_ERROR(VerifySignatureAt(s, i));
   return Status::Ok();
 }
 

@@ -122,7 +122,8 @@ TEST(Cli, DemoStoresVerifiesAndIsIdempotent) {
   Output second = RunStemedb("demo --db " + (dir / "db").string());
   ASSERT_EQ(second.exit_code, 0) << second.err;
   EXPECT_NE(second.out.find("stored 0 new signed assertions"), std::string::npos) << second.out;
-  EXPECT_NE(second.out.find("the log holds 16 records"), std::string::npos) << second.out;  // 8 claims + 8 evidence blobs
+  EXPECT_NE(second.out.find("the log holds 16 records"), std::string::npos)
+      << second.out;  // 8 claims + 8 evidence blobs
 }
 
 TEST(Cli, UsageErrorsAreNonZero) {

@@ -254,6 +254,29 @@ TEST(Database, SurvivesManyOpenCloseCyclesAndRebuildsFromTheWal) {
   EXPECT_TRUE(after == before) << "rebuilt indexes differ from the originals";
 }
 
+// Signatures verified at submit are not verified again by the ingestor in the same process; after
+// a restart (here: a rebuild) every signature is verified. Nothing stale stays in the cache.
+TEST(Database, EachSignatureIsVerifiedOncePerProcessAndAlwaysAfterARestart) {
+  TempDir dir;
+  {
+    auto db = OpenOrDie(dir.path());
+    std::vector<Envelope> batch;
+    for (std::uint64_t k = 0; k < 50; ++k) batch.push_back({SignedFor(k, {1, 2}), std::nullopt});
+    ASSERT_TRUE(db->SubmitBatch(batch).ok());
+    ASSERT_TRUE(db->WaitForApplied(db->stats().durable_position).ok());
+    ASSERT_TRUE(db->SubmitBatch(batch).ok());  // already stored: nothing written, nothing cached
+    const auto stats = db->stats();
+    EXPECT_EQ(stats.ingest.signatures_trusted, 100U);
+    EXPECT_EQ(stats.ingest.signatures_verified, 0U);
+    EXPECT_EQ(stats.verified_cache_entries, 0U);
+  }
+  std::filesystem::remove_all(dir / "kv");
+  auto db = OpenOrDie(dir.path());
+  ASSERT_TRUE(db->WaitForApplied(db->stats().durable_position).ok());
+  EXPECT_EQ(db->stats().ingest.signatures_verified, 100U);
+  EXPECT_EQ(db->stats().ingest.signatures_trusted, 0U);
+}
+
 TEST(Database, ConcurrentSubmittersAndReaders) {
   TempDir dir;
   auto db = OpenOrDie(dir.path());

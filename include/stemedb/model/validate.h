@@ -33,4 +33,12 @@ Status ValidateAssertion(const Assertion& assertion, const ValidationLimits& lim
 // signed_at is in range, and that every signature verifies.
 Status ValidateSignedAssertion(const SignedAssertion& signed_assertion, const ValidationLimits& limits = {});
 
+// Everything ValidateSignedAssertion checks except the Ed25519 verification itself, for callers
+// that verify the signatures another way (in parallel, or once per process). Pair it with
+// VerifySignatureAt for each signature.
+Status ValidateSignedAssertionExceptSignatures(const SignedAssertion& signed_assertion,
+                                               const ValidationLimits& limits = {});
+// Verifies signature `i` of `signed_assertion`, with the error ValidateSignedAssertion reports.
+Status VerifySignatureAt(const SignedAssertion& signed_assertion, std::size_t i);
+
 }  // namespace stemedb

@@ -1,0 +1,192 @@
+// End-to-end durable ingest of signed assertions: acknowledged after the WAL fsync, then applied
+// to the RocksDB indexes (the clock stops when the last one is queryable). Printed beside this
+// machine's Ed25519 verification rate on all cores, measured in the same run: verification is the
+// physical limit of the write path.
+//
+//   build/bench/ingest_bench [--count N] [--modes 1,8,64,batch] [--batch 1000]
+//
+// Memory: peak RSS is reported as the growth over the RSS after the workload was generated (the
+// pre-signed assertions themselves are not the database's memory).
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bench_util.h"
+#include "stemedb/db/database.h"
+#include "stemedb/model/signing.h"
+
+namespace stemedb::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::uint64_t RssKiB(const char* field) {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind(field, 0) == 0) return std::strtoull(line.c_str() + std::strlen(field), nullptr, 10);
+  }
+  return 0;
+}
+
+std::vector<KeyPair> Agents(int n) {
+  std::vector<KeyPair> keys;
+  for (int i = 0; i < n; ++i) {
+    std::array<std::uint8_t, 32> seed{};
+    seed.fill(static_cast<std::uint8_t>(i + 1));
+    keys.push_back(std::move(KeyPair::FromSeed(seed)).value());
+  }
+  return keys;
+}
+
+// N entities x 8 predicates, several agents per key with conflicting values.
+std::vector<Envelope> Workload(std::size_t count, std::uint64_t salt) {
+  const auto agents = Agents(16);
+  std::vector<Envelope> out(count);
+  auto make = [&](std::size_t begin, std::size_t step) {
+    for (std::size_t i = begin; i < count; i += step) {
+      Assertion a;
+      a.subject = EntityId(fmt::format("entity_{}_{}", salt, i / 24));
+      a.predicate = RelationId(fmt::format("predicate_{}", i % 8));
+      a.object = ObjectValue::Integer(static_cast<std::int64_t>(i % 5));
+      a.confidence = static_cast<float>(i % 97) / 97.0F;
+      a.source_hash = Blake3(fmt::format("source {} {}", salt, i));
+      const KeyPair* signer[] = {&agents[i % agents.size()]};
+      out[i].signed_assertion = std::move(SignAssertion(a, signer, Timestamp(1700000000000000))).value();
+    }
+  };
+  std::vector<std::jthread> pool;
+  const unsigned threads = std::max(1U, std::thread::hardware_concurrency());
+  for (unsigned t = 1; t < threads; ++t) pool.emplace_back(make, t, threads);
+  make(0, threads);
+  return out;
+}
+
+double VerifyRateAllCores(const std::vector<Envelope>& sample) {
+  const unsigned threads = std::max(1U, std::thread::hardware_concurrency());
+  std::atomic<std::size_t> done{0};
+  const auto start = Clock::now();
+  {
+    std::vector<std::jthread> pool;
+    for (unsigned t = 0; t < threads; ++t) {
+      pool.emplace_back([&, t] {
+        for (std::size_t i = t; i < sample.size(); i += threads) {
+          const auto& s = sample[i].signed_assertion;
+          if (VerifySignature(s.id, s.signatures[0]).ok()) ++done;
+        }
+      });
+    }
+  }
+  return static_cast<double>(done.load()) / std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+struct Run {
+  std::string mode;
+  double per_second = 0;
+  double ack_seconds = 0;
+  double total_seconds = 0;
+  std::uint64_t rss_growth_kib = 0;
+  std::uint64_t disk_bytes = 0;
+};
+
+Run Ingest(const std::string& mode, const std::vector<Envelope>& work, std::size_t batch) {
+  ScratchDir dir("ingest-" + mode);
+  const std::uint64_t rss_before = RssKiB("VmRSS:");
+  auto db = std::move(db::Database::Open(dir.path())).value();
+  const auto start = Clock::now();
+  std::atomic<std::size_t> next{0};
+  auto submit_one_by_one = [&] {
+    for (std::size_t i = next++; i < work.size(); i = next++) {
+      auto r = db->Submit(work[i].signed_assertion);
+      if (!r.ok()) {
+        fmt::print(stderr, "submit: {}\n", r.status().ToString());
+        std::exit(1);
+      }
+    }
+  };
+  if (mode == "batch") {
+    for (std::size_t i = 0; i < work.size(); i += batch) {
+      auto r = db->SubmitBatch(std::span<const Envelope>(work).subspan(i, std::min(batch, work.size() - i)));
+      if (!r.ok()) {
+        fmt::print(stderr, "submit batch: {}\n", r.status().ToString());
+        std::exit(1);
+      }
+    }
+  } else {
+    const int threads = std::atoi(mode.c_str());
+    std::vector<std::jthread> pool;
+    for (int t = 0; t < threads; ++t) pool.emplace_back(submit_one_by_one);
+  }
+  const auto acked = Clock::now();
+  if (Status s = db->WaitForApplied(db->stats().durable_position, std::chrono::hours(1)); !s.ok()) {
+    fmt::print(stderr, "apply: {}\n", s.ToString());
+    std::exit(1);
+  }
+  const auto applied = Clock::now();
+  Run run;
+  run.mode = mode;
+  run.ack_seconds = std::chrono::duration<double>(acked - start).count();
+  run.total_seconds = std::chrono::duration<double>(applied - start).count();
+  run.per_second = static_cast<double>(work.size()) / run.total_seconds;
+  const std::uint64_t hwm = RssKiB("VmHWM:");
+  run.rss_growth_kib = hwm > rss_before ? hwm - rss_before : 0;
+  (void)db->Close();
+  std::uintmax_t bytes = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir.path())) {
+    if (e.is_regular_file()) bytes += e.file_size();
+  }
+  run.disk_bytes = bytes;
+  return run;
+}
+
+}  // namespace
+}  // namespace stemedb::bench
+
+int main(int argc, char** argv) {
+  using namespace stemedb::bench;
+  spdlog::set_level(spdlog::level::warn);
+  std::size_t count = 100000;
+  std::size_t batch = 1000;
+  std::string modes = "1,8,64,batch";
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i];
+    if (flag == "--count")
+      count = std::strtoull(argv[i + 1], nullptr, 10);
+    else if (flag == "--batch")
+      batch = std::strtoull(argv[i + 1], nullptr, 10);
+    else if (flag == "--modes")
+      modes = argv[i + 1];
+    else {
+      fmt::print(stderr, "unknown flag {}\n", flag);
+      return 2;
+    }
+  }
+  fmt::print("generating and signing {} assertions...\n", count);
+  std::uint64_t salt = 0;
+  const auto sample = Workload(std::min<std::size_t>(count, 20000), 999);
+  const double verify = VerifyRateAllCores(sample);
+  fmt::print("Ed25519 verification, all {} cores: {:.0f}/s\n\n", std::thread::hardware_concurrency(), verify);
+  fmt::print("{:<8} {:>12} {:>10} {:>10} {:>12} {:>14} {:>12}\n", "mode", "assertions/s", "of verify", "ack s",
+             "applied s", "RSS growth MiB", "disk B/assn");
+  std::size_t start = 0;
+  while (start < modes.size()) {
+    std::size_t end = modes.find(',', start);
+    if (end == std::string::npos) end = modes.size();
+    const std::string mode = modes.substr(start, end - start);
+    start = end + 1;
+    const auto work = Workload(count, ++salt);  // fresh claims: nothing is a duplicate
+    const Run run = Ingest(mode, work, batch);
+    fmt::print("{:<8} {:>12.0f} {:>9.0f}% {:>10.2f} {:>12.2f} {:>14.1f} {:>12.0f}\n", run.mode, run.per_second,
+               100.0 * run.per_second / verify, run.ack_seconds, run.total_seconds,
+               static_cast<double>(run.rss_growth_kib) / 1024.0,
+               static_cast<double>(run.disk_bytes) / static_cast<double>(count));
+  }
+  return 0;
+}
