@@ -156,14 +156,15 @@ int Demo(const std::filesystem::path& db) {
   auto card = (*database)->BySubject(EntityId("Tesla_Inc"));
   if (!card.ok()) return Fail(card.status());
   std::string predicate;
-  for (const SignedAssertion& s : *card) {
+  for (const lens::Candidate& s : *card) {
     const Assertion& a = s.assertion;
     if (a.predicate.str() != predicate) {
       predicate = a.predicate.str();
       fmt::print("{} {}\n", a.subject.str(), predicate);
     }
     std::string signers;
-    for (const auto& sig : s.signatures) {
+    for (const auto& signer : s.signers) {
+      const SignatureEntry& sig = signer.signature;
       auto it = names.find(sig.agent.ToHex());
       signers += (signers.empty() ? "" : ",") + (it != names.end() ? it->second : sig.agent.ToHex().substr(0, 12));
     }

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <functional>
 #include <thread>
 
 #include "stemedb/model/codec.h"
@@ -32,7 +33,9 @@ struct Database::Impl {
   };
   Status Plan(const SignedAssertion& s, const std::optional<std::string>& evidence, Planned& out);
   Status CheckEvidence(const SignedAssertion& s, const std::optional<std::string>& evidence) const;
-  Result<std::vector<SignedAssertion>> ScanCandidates(const std::string& prefix, bool prefix_has_predicate);
+  // Each candidate under a "C:" prefix, complete with its signers, in key order, from one snapshot.
+  Status ForEachCandidate(const std::string& prefix, const std::function<Status(lens::Candidate&&)>& emit);
+  Result<std::vector<lens::Candidate>> ScanCandidates(const std::string& prefix);
 };
 
 Result<std::unique_ptr<Database>> Database::Open(const std::filesystem::path& dir, DatabaseOptions options) {
@@ -248,34 +251,34 @@ Result<std::optional<SignedAssertion>> Database::Get(const AssertionId& id) {
     std::array<std::uint8_t, AgentId::kSize> agent{};
     std::memcpy(agent.data(), key.data() + 2 + 32, agent.size());
     STEMEDB_ASSIGN_OR_RETURN(
-        SignatureEntry entry,
+        keys::StoredSignature stored,
         keys::DecodeSignatureValue(AgentId(agent),
                                    {reinterpret_cast<const char*>(it->value().data()), it->value().size()}));
-    out.signatures.push_back(entry);
+    out.signatures.push_back(stored.entry);
   }
   STEMEDB_RETURN_IF_ERROR(it->status());
   return std::optional<SignedAssertion>(std::move(out));
 }
 
-Result<std::vector<SignedAssertion>> Database::Impl::ScanCandidates(const std::string& prefix,
-                                                                    bool prefix_has_predicate) {
-  std::vector<SignedAssertion> out;
+Status Database::Impl::ForEachCandidate(const std::string& prefix,
+                                        const std::function<Status(lens::Candidate&&)>& emit) {
   auto snapshot = store->GetSnapshot();
   auto it = store->ScanPrefix(prefix, snapshot.get());
   std::vector<std::uint64_t> aligned;
+  std::optional<lens::Candidate> current;
   for (; it->Valid(); it->Next()) {
     const std::string_view key = it->key();
     const auto value = it->value();
-    // After the prefix: [{predicate}\0] {id} then \0 (the record) or \1{agent} (a signature).
-    // Parsed from the front: predicates hold no NUL, IDs and agents may.
-    std::size_t id_at = prefix.size();
-    if (!prefix_has_predicate) {
-      const std::size_t nul = key.find('\0', prefix.size());
-      if (nul == std::string_view::npos) return Status::Corruption("candidate index key without predicate end");
-      id_at = nul + 1;
-    }
+    // C:{subject}\0{predicate}\0{id} then \0 (the record) or \1{agent} (a signature). Parsed from
+    // the front: subjects and predicates hold no NUL, IDs and agents may.
+    const std::size_t subject_end = key.find('\0', 2);
+    const std::size_t predicate_end =
+        subject_end == std::string_view::npos ? subject_end : key.find('\0', subject_end + 1);
+    if (predicate_end == std::string_view::npos) return Status::Corruption("candidate index key without predicate end");
+    const std::size_t id_at = predicate_end + 1;
     const std::size_t marker_at = id_at + 32;
     if (key.size() == marker_at + 1 && key[marker_at] == keys::kCandidateRecord) {
+      if (current) STEMEDB_RETURN_IF_ERROR(emit(std::move(*current)));
       std::span<const std::uint8_t> bytes = value;
       if (reinterpret_cast<std::uintptr_t>(bytes.data()) % 8 != 0) {  // iterator values need not be aligned
         aligned.assign((bytes.size() + 7) / 8, 0);
@@ -283,29 +286,39 @@ Result<std::vector<SignedAssertion>> Database::Impl::ScanCandidates(const std::s
         bytes = {reinterpret_cast<const std::uint8_t*>(aligned.data()), bytes.size()};
       }
       STEMEDB_ASSIGN_OR_RETURN(SignedAssertion s, ReadStored(bytes, "candidate record"));
-      out.push_back(std::move(s));
-    } else if (key.size() == marker_at + 1 + 32 && key[marker_at] == keys::kCandidateSignature && !out.empty() &&
-               keys::IdAt(key, id_at) == out.back().id) {
+      current = lens::Candidate{s.id, std::move(s.assertion), {}};
+    } else if (key.size() == marker_at + 1 + 32 && key[marker_at] == keys::kCandidateSignature && current &&
+               keys::IdAt(key, id_at) == current->id) {
       std::array<std::uint8_t, AgentId::kSize> agent{};
       std::memcpy(agent.data(), key.data() + marker_at + 1, agent.size());
       STEMEDB_ASSIGN_OR_RETURN(
-          SignatureEntry entry,
+          keys::StoredSignature stored,
           keys::DecodeSignatureValue(AgentId(agent), {reinterpret_cast<const char*>(value.data()), value.size()}));
-      out.back().signatures.push_back(entry);
+      current->signers.push_back(lens::Signer{stored.entry, stored.position});
     } else {
       return Status::Corruption(fmt::format("unexpected candidate index key of {} bytes", key.size()));
     }
   }
   STEMEDB_RETURN_IF_ERROR(it->status());
+  if (current) STEMEDB_RETURN_IF_ERROR(emit(std::move(*current)));
+  return Status::Ok();
+}
+
+Result<std::vector<lens::Candidate>> Database::Impl::ScanCandidates(const std::string& prefix) {
+  std::vector<lens::Candidate> out;
+  STEMEDB_RETURN_IF_ERROR(ForEachCandidate(prefix, [&](lens::Candidate&& c) {
+    out.push_back(std::move(c));
+    return Status::Ok();
+  }));
   return out;
 }
 
-Result<std::vector<SignedAssertion>> Database::Candidates(const EntityId& subject, const RelationId& predicate) {
-  return impl_->ScanCandidates(keys::CandidatePrefix(subject, predicate), true);
+Result<std::vector<lens::Candidate>> Database::Candidates(const EntityId& subject, const RelationId& predicate) {
+  return impl_->ScanCandidates(keys::CandidatePrefix(subject, predicate));
 }
 
-Result<std::vector<SignedAssertion>> Database::BySubject(const EntityId& subject) {
-  return impl_->ScanCandidates(keys::SubjectPrefix(subject), false);
+Result<std::vector<lens::Candidate>> Database::BySubject(const EntityId& subject) {
+  return impl_->ScanCandidates(keys::SubjectPrefix(subject));
 }
 
 Result<std::vector<AssertionId>> Database::Children(const AssertionId& id) {
@@ -316,19 +329,84 @@ Result<std::vector<AssertionId>> Database::Children(const AssertionId& id) {
   return out;
 }
 
-Result<std::vector<SignedAssertion>> Database::History(const AssertionId& id) {
-  std::vector<SignedAssertion> chain;
-  std::optional<AssertionId> next = id;
-  // IDs are hashes, so a chain cannot loop; the bound only guards against a damaged store.
+Result<Database::SupersessionHistory> Database::History(const AssertionId& id) {
+  SupersessionHistory history;
+  // IDs are hashes, so chains cannot loop; the bound only guards against a damaged store.
   constexpr std::size_t kMaxChain = 100000;
-  while (next && chain.size() < kMaxChain) {
+  std::optional<AssertionId> next = id;
+  while (next && history.ancestors.size() < kMaxChain) {
     STEMEDB_ASSIGN_OR_RETURN(auto stored, Get(*next));
     if (!stored) break;
     next = stored->assertion.parent;
-    chain.push_back(std::move(*stored));
+    history.ancestors.push_back(std::move(*stored));
   }
-  if (chain.empty()) return Status::NotFound("assertion " + id.ToHex() + " is not stored");
-  return chain;
+  if (history.ancestors.empty()) return Status::NotFound("assertion " + id.ToHex() + " is not stored");
+  std::vector<AssertionId> frontier = {id};
+  while (!frontier.empty() && history.descendants.size() < kMaxChain) {
+    std::vector<AssertionId> next_frontier;
+    for (const AssertionId& parent : frontier) {
+      STEMEDB_ASSIGN_OR_RETURN(auto children, Children(parent));
+      for (const AssertionId& child : children) {
+        STEMEDB_ASSIGN_OR_RETURN(auto stored, Get(child));
+        if (!stored) continue;
+        history.descendants.push_back(std::move(*stored));
+        next_frontier.push_back(child);
+      }
+    }
+    frontier = std::move(next_frontier);
+  }
+  return history;
+}
+
+Result<lens::Resolution> Database::Resolve(const EntityId& subject, const RelationId& predicate, lens::LensKind kind,
+                                           const lens::LensOptions& options, std::optional<wal::LogPosition> must_see) {
+  if (must_see) STEMEDB_RETURN_IF_ERROR(WaitForApplied(*must_see));
+  STEMEDB_ASSIGN_OR_RETURN(auto candidates, Candidates(subject, predicate));
+  return lens::Resolve(kind, candidates, options);
+}
+
+Result<std::vector<Database::PredicateResolution>> Database::ResolveSubject(const EntityId& subject,
+                                                                            lens::LensKind kind,
+                                                                            const lens::LensOptions& options) {
+  std::vector<PredicateResolution> out;
+  std::vector<lens::Candidate> group;
+  auto flush = [&] {
+    if (group.empty()) return;
+    out.push_back({group.front().assertion.predicate, lens::Resolve(kind, group, options)});
+    group.clear();
+  };
+  STEMEDB_RETURN_IF_ERROR(impl_->ForEachCandidate(keys::SubjectPrefix(subject), [&](lens::Candidate&& c) {
+    if (!group.empty() && group.front().assertion.predicate != c.assertion.predicate) flush();
+    group.push_back(std::move(c));
+    return Status::Ok();
+  }));
+  flush();
+  return out;
+}
+
+Result<std::vector<Database::Conflict>> Database::Conflicts(std::size_t limit, const lens::LensOptions& options) {
+  std::vector<Conflict> out;
+  std::vector<lens::Candidate> group;
+  auto flush = [&] {
+    if (group.empty() || out.size() >= limit) return;
+    // Liveness (supersession, thresholds, as_of) is the lens's business: ask it for the groups.
+    const lens::Resolution r = lens::Resolve(lens::LensKind::kConsensus, group, options);
+    if (r.explanation.groups.size() > 1) {
+      out.push_back({group.front().assertion.subject, group.front().assertion.predicate, group.size(),
+                     r.explanation.groups.size()});
+    }
+    group.clear();
+  };
+  STEMEDB_RETURN_IF_ERROR(impl_->ForEachCandidate("C:", [&](lens::Candidate&& c) {
+    if (!group.empty() && (group.front().assertion.subject != c.assertion.subject ||
+                           group.front().assertion.predicate != c.assertion.predicate)) {
+      flush();
+    }
+    group.push_back(std::move(c));
+    return Status::Ok();
+  }));
+  flush();
+  return out;
 }
 
 Status Database::WaitForApplied(wal::LogPosition position, std::chrono::milliseconds timeout) {

@@ -65,7 +65,7 @@ struct Ingestor::State {
   Result<std::optional<std::pair<EntityId, RelationId>>> FindAssertion(const AssertionId& id, const BatchState& state);
   Result<bool> HasSignature(const AssertionId& id, const AgentId& agent, const BatchState& state);
   void AddSignature(const AssertionId& id, const EntityId& subject, const RelationId& predicate,
-                    const SignatureEntry& entry, BatchState& state);
+                    const SignatureEntry& entry, wal::LogPosition position, BatchState& state);
   void Reject(const Pending& p, const Status& why, BatchState& state);
 };
 
@@ -319,8 +319,8 @@ Result<bool> Ingestor::State::HasSignature(const AssertionId& id, const AgentId&
 }
 
 void Ingestor::State::AddSignature(const AssertionId& id, const EntityId& subject, const RelationId& predicate,
-                                   const SignatureEntry& entry, BatchState& state) {
-  const std::string value = keys::EncodeSignatureValue(entry);
+                                   const SignatureEntry& entry, wal::LogPosition position, BatchState& state) {
+  const std::string value = keys::EncodeSignatureValue(entry, position);
   state.batch.Put(keys::Signature(id, entry.agent), value);
   state.batch.Put(keys::CandidateSignature(subject, predicate, id, entry.agent), value);
   state.batch.Put(keys::Agent(entry.agent, id), keys::EncodeU64(static_cast<std::uint64_t>(entry.signed_at.micros())));
@@ -346,7 +346,7 @@ Status Ingestor::State::ApplyAssertion(const Pending& p, BatchState& state) {
   // A resubmission of a known claim may bring signers the store lacks; they are merged.
   for (const SignatureEntry& entry : s.signatures) {
     STEMEDB_ASSIGN_OR_RETURN(bool known, HasSignature(s.id, entry.agent, state));
-    if (!known) AddSignature(s.id, a.subject, a.predicate, entry, state);
+    if (!known) AddSignature(s.id, a.subject, a.predicate, entry, p.position, state);
   }
   return Status::Ok();
 }
@@ -360,7 +360,7 @@ Status Ingestor::State::ApplyCoSignatures(const Pending& p, BatchState& state) {
   }
   for (const SignatureEntry& entry : c.signatures) {
     STEMEDB_ASSIGN_OR_RETURN(bool known, HasSignature(c.id, entry.agent, state));
-    if (!known) AddSignature(c.id, existing->first, existing->second, entry, state);
+    if (!known) AddSignature(c.id, existing->first, existing->second, entry, p.position, state);
   }
   return Status::Ok();
 }

@@ -115,22 +115,27 @@ std::string Evidence(const Hash& hash) {
 
 std::string Rejected(std::uint64_t position) { return "X:" + EncodeU64(position); }
 
-std::string EncodeSignatureValue(const SignatureEntry& entry) {
+std::string EncodeSignatureValue(const SignatureEntry& entry, std::uint64_t position) {
   std::string out(reinterpret_cast<const char*>(entry.signature.data()), entry.signature.size());
-  auto t = static_cast<std::uint64_t>(entry.signed_at.micros());
+  const auto t = static_cast<std::uint64_t>(entry.signed_at.micros());
   for (int i = 0; i < 8; ++i) out += static_cast<char>((t >> (8 * i)) & 0xFF);
+  for (int i = 0; i < 8; ++i) out += static_cast<char>((position >> (8 * i)) & 0xFF);
   return out;
 }
 
-Result<SignatureEntry> DecodeSignatureValue(const AgentId& agent, std::string_view value) {
-  if (value.size() != 72) return Status::Corruption("signature value is not 72 bytes");
-  SignatureEntry entry;
-  entry.agent = agent;
-  std::memcpy(entry.signature.data(), value.data(), 64);
-  std::uint64_t t = 0;
-  for (int i = 7; i >= 0; --i) t = (t << 8) | static_cast<unsigned char>(value[64 + static_cast<std::size_t>(i)]);
-  entry.signed_at = Timestamp(static_cast<std::int64_t>(t));
-  return entry;
+Result<StoredSignature> DecodeSignatureValue(const AgentId& agent, std::string_view value) {
+  if (value.size() != 80) return Status::Corruption("signature value is not 80 bytes");
+  StoredSignature out;
+  out.entry.agent = agent;
+  std::memcpy(out.entry.signature.data(), value.data(), 64);
+  auto read_u64 = [&](std::size_t at) {
+    std::uint64_t v = 0;
+    for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(value[at + static_cast<std::size_t>(i)]);
+    return v;
+  };
+  out.entry.signed_at = Timestamp(static_cast<std::int64_t>(read_u64(64)));
+  out.position = read_u64(72);
+  return out;
 }
 
 AssertionId IdAt(std::string_view key, std::size_t offset) {

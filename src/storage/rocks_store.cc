@@ -144,7 +144,13 @@ Result<std::unique_ptr<KVStore>> OpenRocksStore(const std::filesystem::path& dir
   rocksdb::Options rocks;
   rocks.create_if_missing = true;
   rocks.IncreaseParallelism(2);
-  rocks.OptimizeLevelStyleCompaction();
+  // A stated memory budget: memtables at most write_buffer_bytes x max_write_buffers, plus the
+  // block cache. (RocksDB's OptimizeLevelStyleCompaction would allow 6 x 128 MiB of memtables.)
+  rocks.write_buffer_size = options.write_buffer_bytes;
+  rocks.max_write_buffer_number = options.max_write_buffers;
+  rocks.target_file_size_base = options.write_buffer_bytes;
+  rocks.max_bytes_for_level_base = 8 * options.write_buffer_bytes;
+  rocks.level_compaction_dynamic_level_bytes = true;
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
   // Whole-key bloom filters serve the point lookups (H:, S:, E: by hash). Prefix scans have

@@ -104,7 +104,13 @@ TEST(Database, ResubmittingIsIdempotentAndNewSignersAreCoSignatures) {
   auto candidates = db->Candidates(by_one.assertion.subject, by_one.assertion.predicate);
   ASSERT_TRUE(candidates.ok());
   ASSERT_EQ(candidates->size(), 1U);
-  EXPECT_EQ(Sorted((*candidates)[0].signatures), Sorted(by_two_and_three.signatures));
+  std::vector<SignatureEntry> candidate_signatures;
+  for (const auto& signer : (*candidates)[0].signers) candidate_signatures.push_back(signer.signature);
+  EXPECT_EQ(Sorted(candidate_signatures), Sorted(by_two_and_three.signatures));
+  // Each signer carries the position of the record that brought it.
+  for (const auto& signer : (*candidates)[0].signers) {
+    EXPECT_EQ(signer.position, signer.signature.agent == Key(1).agent() ? first.position : cosigned.position);
+  }
 }
 
 TEST(Database, CandidatesBySubjectChildrenAndHistory) {
@@ -148,14 +154,58 @@ TEST(Database, CandidatesBySubjectChildrenAndHistory) {
   EXPECT_EQ(children->front(), v2.id);
   auto history = db->History(v2.id);
   ASSERT_TRUE(history.ok());
-  ASSERT_EQ(history->size(), 2U);
-  EXPECT_EQ((*history)[0].id, v2.id);
-  EXPECT_EQ((*history)[1].id, v1.id);
+  ASSERT_EQ(history->ancestors.size(), 2U);
+  EXPECT_EQ(history->ancestors[0].id, v2.id);
+  EXPECT_EQ(history->ancestors[1].id, v1.id);
+  EXPECT_TRUE(history->descendants.empty());
+  auto from_root = db->History(v1.id);
+  ASSERT_TRUE(from_root.ok());
+  ASSERT_EQ(from_root->ancestors.size(), 1U);
+  ASSERT_EQ(from_root->descendants.size(), 1U);
+  EXPECT_EQ(from_root->descendants[0].id, v2.id);
+
+  // Queries through the lenses: v2 supersedes v1 (same signer), v3 disagrees.
+  auto consensus = db->Resolve(EntityId("Tesla_Inc"), RelationId("revenue"), lens::LensKind::kConsensus);
+  ASSERT_TRUE(consensus.ok());
+  ASSERT_TRUE(consensus->value);
+  EXPECT_EQ(consensus->explanation.groups.size(), 2U);  // 96.77 and 81.5; 96.7 is superseded
+  auto recency = db->Resolve(EntityId("Tesla_Inc"), RelationId("revenue"), lens::LensKind::kRecency);
+  EXPECT_EQ(*recency->value, ObjectValue::Number(81.5));  // v3 was signed last
+  auto card_resolved = db->ResolveSubject(EntityId("Tesla_Inc"), lens::LensKind::kConsensus);
+  ASSERT_TRUE(card_resolved.ok());
+  ASSERT_EQ(card_resolved->size(), 2U);
+  EXPECT_EQ((*card_resolved)[0].predicate.str(), "ceo");
+  EXPECT_EQ(*(*card_resolved)[0].resolution.value, ObjectValue::Entity(EntityId("Elon_Musk")));
+  auto conflicts = db->Conflicts();
+  ASSERT_TRUE(conflicts.ok());
+  ASSERT_EQ(conflicts->size(), 1U);
+  EXPECT_EQ((*conflicts)[0].subject.str(), "Tesla_Inc");
+  EXPECT_EQ((*conflicts)[0].predicate.str(), "revenue");
+  EXPECT_EQ((*conflicts)[0].candidates, 3U);
+  EXPECT_EQ((*conflicts)[0].live_values, 2U);
+  // as_of the position of v1: only v1 was known.
+  lens::LensOptions then;
+  then.as_of_position = 1;
+  EXPECT_EQ(*db->Resolve(EntityId("Tesla_Inc"), RelationId("revenue"), lens::LensKind::kConsensus, then)->value,
+            ObjectValue::Number(96.7));
   EXPECT_EQ(db->History(AssertionId(Blake3("unknown"))).status().code(), StatusCode::kNotFound);
   // The reverse index for entity-valued objects.
   auto reverse = db->store().ScanPrefix(keys::ReversePrefix(EntityId("Elon_Musk")));
   ASSERT_TRUE(reverse->Valid());
   EXPECT_EQ(keys::IdAt(reverse->key(), reverse->key().size() - 32), v4.id);
+}
+
+TEST(Database, ResolveCanWaitForItsOwnWrite) {
+  TempDir dir;
+  auto db = OpenOrDie(dir.path());
+  const SignedAssertion s = SignedFor(3);
+  auto r = db->Submit(s);
+  ASSERT_TRUE(r.ok());
+  // No explicit wait: must_see makes the read reflect the write.
+  auto resolved = db->Resolve(s.assertion.subject, s.assertion.predicate, lens::LensKind::kConsensus, {}, r->position);
+  ASSERT_TRUE(resolved.ok()) << resolved.status().ToString();
+  ASSERT_TRUE(resolved->value);
+  EXPECT_EQ(*resolved->value, s.assertion.object);
 }
 
 TEST(Database, EvidenceIsStoredUnderItsHash) {

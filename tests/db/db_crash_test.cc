@@ -110,7 +110,7 @@ void CheckConsistency(storage::KVStore& store) {
       ASSERT_TRUE(dump.count(keys::Agent(AgentId(agent), id)));
       auto entry = keys::DecodeSignatureValue(AgentId(agent), value);
       ASSERT_TRUE(entry.ok());
-      ASSERT_TRUE(VerifySignature(id, *entry).ok());
+      ASSERT_TRUE(VerifySignature(id, entry->entry).ok());
     }
   }
   EXPECT_EQ(candidate_records, records);

@@ -24,6 +24,8 @@
 
 #include "stemedb/base/status.h"
 #include "stemedb/ingest/ingestor.h"
+#include "stemedb/lens/candidate.h"
+#include "stemedb/lens/lens.h"
 #include "stemedb/model/assertion.h"
 #include "stemedb/model/json.h"
 #include "stemedb/model/validate.h"
@@ -87,16 +89,44 @@ class Database {
 
   // The stored assertion with every signature it has gathered, or nullopt.
   Result<std::optional<SignedAssertion>> Get(const AssertionId& id);
-  // Every assertion about (subject, predicate), with all signatures: the lens candidates, read
-  // with one prefix scan from one snapshot.
-  Result<std::vector<SignedAssertion>> Candidates(const EntityId& subject, const RelationId& predicate);
+  // Every assertion about (subject, predicate), with all its signers (and the log position each
+  // signature arrived at): the lens candidates, read with one prefix scan from one snapshot.
+  Result<std::vector<lens::Candidate>> Candidates(const EntityId& subject, const RelationId& predicate);
   // Every assertion about `subject`, ordered by predicate.
-  Result<std::vector<SignedAssertion>> BySubject(const EntityId& subject);
+  Result<std::vector<lens::Candidate>> BySubject(const EntityId& subject);
   // The IDs of the assertions that name `id` as their parent.
   Result<std::vector<AssertionId>> Children(const AssertionId& id);
-  // The supersession chain upward from `id`: `id` first, then its parent, and so on, as far as
-  // the parents are stored. Errors: NotFound when `id` is not stored.
-  Result<std::vector<SignedAssertion>> History(const AssertionId& id);
+  // The supersession history of `id`, both directions: `ancestors` is `id` itself, then its parent,
+  // and so on as far as parents are stored; `descendants` are the claims that name it (or one of
+  // them) as parent, breadth first. Errors: NotFound when `id` is not stored.
+  struct SupersessionHistory {
+    std::vector<SignedAssertion> ancestors;
+    std::vector<SignedAssertion> descendants;
+  };
+  Result<SupersessionHistory> History(const AssertionId& id);
+
+  // Resolves (subject, predicate) through a lens over the candidates stored now. With `must_see`,
+  // first waits (up to 30 s) until that log position is applied: read-your-writes.
+  // Errors: Unavailable when `must_see` is not reached in time; the store's errors.
+  Result<lens::Resolution> Resolve(const EntityId& subject, const RelationId& predicate, lens::LensKind lens,
+                                   const lens::LensOptions& options = {},
+                                   std::optional<wal::LogPosition> must_see = std::nullopt);
+  // One resolution per predicate of `subject` (an entity card), in predicate order.
+  struct PredicateResolution {
+    RelationId predicate;
+    lens::Resolution resolution;
+  };
+  Result<std::vector<PredicateResolution>> ResolveSubject(const EntityId& subject, lens::LensKind lens,
+                                                          const lens::LensOptions& options = {});
+  // The (subject, predicate) pairs whose live candidates disagree (more than one live value under
+  // `options`), in key order, at most `limit`. Scans the whole candidate index.
+  struct Conflict {
+    EntityId subject;
+    RelationId predicate;
+    std::size_t candidates = 0;
+    std::size_t live_values = 0;
+  };
+  Result<std::vector<Conflict>> Conflicts(std::size_t limit = 1000, const lens::LensOptions& options = {});
 
   // Read-your-writes: blocks until everything up to `position` is queryable.
   Status WaitForApplied(wal::LogPosition position, std::chrono::milliseconds timeout = std::chrono::seconds(30));

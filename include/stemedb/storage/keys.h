@@ -5,9 +5,9 @@
 // scan of "C:Tes\0" never matches "C:Tesla\0...". IDs, hashes and agents are raw bytes.
 //
 //   H:{id}                             -> the record (canonical SignedClaim, as first received)
-//   S:{id}{agent}                      -> signature (64 bytes) ‖ signed_at (int64 LE): every signer
+//   S:{id}{agent}                      -> signature (64) ‖ signed_at (int64 LE) ‖ WAL position (u64 LE)
 //   C:{subject}\0{predicate}\0{id}\0   -> the record again: lens candidates in one prefix scan
-//   C:{subject}\0{predicate}\0{id}\1{agent} -> signature ‖ signed_at, right after its record
+//   C:{subject}\0{predicate}\0{id}\1{agent} -> the same signature value, right after its record
 //   R:{object entity}\0{id}            -> "" : claims whose object is this entity (reverse edges)
 //   K:{parent id}{child id}            -> "" : supersession links
 //   A:{agent}{id}                      -> signed_at : what an agent signed
@@ -28,7 +28,7 @@
 
 namespace stemedb::storage::keys {
 
-inline constexpr std::uint64_t kFormatVersion = 1;
+inline constexpr std::uint64_t kFormatVersion = 2;  // 2: signature values carry their WAL position
 inline constexpr std::string_view kApplied = "M:applied";
 inline constexpr std::string_view kFormat = "M:format";
 inline constexpr char kCandidateRecord = '\0';
@@ -56,10 +56,15 @@ std::string Rejected(std::uint64_t position);
 std::string EncodeU64(std::uint64_t v);           // 8 bytes big-endian, so keys sort numerically
 std::uint64_t DecodeU64(std::string_view bytes);  // REQUIRES: bytes.size() == 8
 
-// A signature's stored value: signature (64 bytes) ‖ signed_at (int64 little-endian).
-std::string EncodeSignatureValue(const SignatureEntry& entry);
-// Errors: Corruption when the value is not 72 bytes.
-Result<SignatureEntry> DecodeSignatureValue(const AgentId& agent, std::string_view value);
+// A signature as stored: the entry and the WAL position of the record that brought it.
+struct StoredSignature {
+  SignatureEntry entry;
+  std::uint64_t position = 0;
+};
+// signature (64 bytes) ‖ signed_at (int64 little-endian) ‖ position (uint64 little-endian).
+std::string EncodeSignatureValue(const SignatureEntry& entry, std::uint64_t position);
+// Errors: Corruption when the value is not 80 bytes.
+Result<StoredSignature> DecodeSignatureValue(const AgentId& agent, std::string_view value);
 
 // The assertion ID at the end of a key of `prefix_length` + 32 bytes (+ suffix).
 AssertionId IdAt(std::string_view key, std::size_t offset);

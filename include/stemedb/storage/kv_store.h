@@ -93,8 +93,12 @@ class KVStore {
   virtual std::uint64_t DiskBytes() = 0;
 };
 
+// Memory: at most write_buffer_bytes x max_write_buffers of memtables plus block_cache_bytes of
+// cached blocks (index and filter blocks included), about 224 MiB with the defaults.
 struct RocksOptions {
-  std::size_t block_cache_bytes = 256U << 20;
+  std::size_t block_cache_bytes = 128U << 20;
+  std::size_t write_buffer_bytes = 32U << 20;
+  int max_write_buffers = 3;
   int bloom_bits_per_key = 10;
   // RocksDB's own WAL is off: StemeDB's WAL is the log of record and the applied position is
   // written in the same batch as the data it covers, so after a crash the ingestor re-applies
