@@ -228,14 +228,13 @@ Result<std::optional<std::string>> Database::GetEvidence(const Hash& hash) {
 
 namespace {
 
-// Reads a stored record (validated when it was ingested) into an owned assertion, without its
-// signatures: those come from the signature index, which also holds co-signatures.
-Result<SignedAssertion> ReadStored(std::span<const std::uint8_t> aligned_bytes, const std::string& where) {
+// Reads a stored record (validated when it was ingested, filed under `id`) into an owned
+// assertion, without its signatures: those come from the signature index, which also holds
+// co-signatures. The ID is the index key's, not recomputed.
+Result<SignedAssertion> ReadStored(std::span<const std::uint8_t> aligned_bytes, const AssertionId& id) {
   auto view = SignedClaimView::Open(aligned_bytes);
-  if (!view.ok()) return std::move(view).status().with_context(where);
-  SignedAssertion out = view->ToOwned();
-  out.signatures.clear();
-  return out;
+  if (!view.ok()) return std::move(view).status().with_context("stored record " + id.ToHex());
+  return SignedAssertion{view->ToOwnedAssertion(), id, {}};
 }
 
 }  // namespace
@@ -244,7 +243,7 @@ Result<std::optional<SignedAssertion>> Database::Get(const AssertionId& id) {
   auto snapshot = impl_->store->GetSnapshot();
   STEMEDB_ASSIGN_OR_RETURN(auto record, impl_->store->Get(keys::Record(id), snapshot.get()));
   if (!record) return std::optional<SignedAssertion>();
-  STEMEDB_ASSIGN_OR_RETURN(SignedAssertion out, ReadStored(record->aligned(), "stored record " + id.ToHex()));
+  STEMEDB_ASSIGN_OR_RETURN(SignedAssertion out, ReadStored(record->aligned(), id));
   auto it = impl_->store->ScanPrefix(keys::SignaturePrefix(id), snapshot.get());
   for (; it->Valid(); it->Next()) {
     const std::string_view key = it->key();
@@ -285,7 +284,7 @@ Status Database::Impl::ForEachCandidate(const std::string& prefix,
         std::memcpy(aligned.data(), bytes.data(), bytes.size());
         bytes = {reinterpret_cast<const std::uint8_t*>(aligned.data()), bytes.size()};
       }
-      STEMEDB_ASSIGN_OR_RETURN(SignedAssertion s, ReadStored(bytes, "candidate record"));
+      STEMEDB_ASSIGN_OR_RETURN(SignedAssertion s, ReadStored(bytes, keys::IdAt(key, id_at)));
       current = lens::Candidate{s.id, std::move(s.assertion), {}};
     } else if (key.size() == marker_at + 1 + 32 && key[marker_at] == keys::kCandidateSignature && current &&
                keys::IdAt(key, id_at) == current->id) {

@@ -171,14 +171,18 @@ std::vector<Work> Prepare(std::span<const Candidate> candidates, const LensOptio
       se.signed_at = s.signature.signed_at;
       se.position = s.position;
       se.weight = Weight(options, s.signature.agent);
+      const char* excluded = nullptr;
       if (options.deny_agents.count(se.agent) != 0) {
-        se.note = "agent denied";
+        excluded = "agent denied";
       } else if (options.allow_agents && options.allow_agents->count(se.agent) == 0) {
-        se.note = "agent not in the allow list";
+        excluded = "agent not in the allow list";
       } else if (options.as_of_time && s.signature.signed_at > *options.as_of_time) {
-        se.note = "signed after as_of";
+        excluded = "signed after as_of";
       } else if (options.as_of_position && s.position > *options.as_of_position) {
-        se.note = "in the log after as_of";
+        excluded = "in the log after as_of";
+      }
+      if (excluded != nullptr) {
+        if (options.explain) se.note = excluded;
       } else {
         se.eligible = true;
         work[w].eligible.push_back(i);
@@ -187,7 +191,7 @@ std::vector<Work> Prepare(std::span<const Candidate> candidates, const LensOptio
     }
     if (work[w].eligible.empty()) {
       e.verdict = Verdict::kNoEligibleSigner;
-      e.reason = "no signature passes the allow/deny lists and as_of";
+      if (options.explain) e.reason = "no signature passes the allow/deny lists and as_of";
     } else if (c.assertion.confidence < options.min_confidence) {
       e.verdict = Verdict::kBelowThreshold;
       e.reason =
@@ -198,6 +202,9 @@ std::vector<Work> Prepare(std::span<const Candidate> candidates, const LensOptio
   }
 
   // Supersession: among known candidates, a child that shares a signer with its parent replaces it.
+  const bool any_parent =
+      std::any_of(work.begin(), work.end(), [](const Work& w) { return w.candidate->assertion.parent.has_value(); });
+  if (!any_parent) return work;
   std::map<AssertionId, std::size_t> by_id;
   for (std::size_t w = 0; w < work.size(); ++w) by_id.emplace(work[w].candidate->id, w);
   for (std::size_t w = 0; w < work.size(); ++w) {
@@ -213,7 +220,9 @@ std::vector<Work> Prepare(std::span<const Candidate> candidates, const LensOptio
     if (!options.include_superseded && (p.live || e.verdict == Verdict::kSuperseded)) {
       p.live = false;
       e.verdict = Verdict::kSuperseded;
-      e.reason = fmt::format("superseded by {}, signed by one of its own signers", child.candidate->id.ToHex());
+      if (options.explain) {
+        e.reason = fmt::format("superseded by {}, signed by one of its own signers", child.candidate->id.ToHex());
+      }
     }
   }
   return work;
@@ -258,44 +267,55 @@ void ResolveConsensus(std::vector<Work>& work, const LensOptions& options, Resol
   std::vector<double> totals(groups.size(), 0.0);
   for (std::size_t g = 0; g < groups.size(); ++g) {
     // One vote per agent per value (its largest), then one per piece of evidence per value (copied
-    // evidence is one piece of evidence; "no evidence" is never merged).
-    std::map<AgentId, std::pair<double, std::pair<std::size_t, std::size_t>>> per_agent;
+    // evidence is one piece of evidence; "no evidence" is never merged). Equal votes: the first in
+    // canonical order counts.
+    struct Vote {
+      const AgentId* agent;
+      const Hash* source;
+      double contribution;
+      std::size_t w, i;
+    };
+    std::vector<Vote> votes;
     for (std::size_t w : groups[g]) {
       const Candidate& c = *work[w].candidate;
       for (std::size_t i : work[w].eligible) {
         const double contribution =
             static_cast<double>(c.assertion.confidence) * Weight(options, c.signers[i].signature.agent);
         e.candidates[w].signers[i].contribution = contribution;
-        auto [it, inserted] = per_agent.try_emplace(c.signers[i].signature.agent, contribution, std::make_pair(w, i));
-        if (!inserted) {
-          auto& [best_contribution, where] = it->second;
-          const bool replace = contribution > best_contribution;
-          auto& loser = replace ? e.candidates[where.first].signers[where.second] : e.candidates[w].signers[i];
-          loser.note = "agent already counted for this value";
-          if (replace) it->second = {contribution, {w, i}};
-        }
+        votes.push_back({&c.signers[i].signature.agent, &c.assertion.source_hash, contribution, w, i});
       }
     }
-    std::map<Hash, std::pair<double, std::pair<std::size_t, std::size_t>>> per_source;
-    for (const auto& [agent, vote] : per_agent) {
-      const auto& [contribution, where] = vote;
-      const Hash& source = work[where.first].candidate->assertion.source_hash;
-      if (source == kNoEvidence) {
-        e.candidates[where.first].signers[where.second].counted = true;
-        totals[g] += contribution;
+    auto stronger = [](const Vote& a, const Vote& b) {
+      return a.contribution != b.contribution ? a.contribution > b.contribution
+                                              : std::tie(a.w, a.i) < std::tie(b.w, b.i);
+    };
+    std::sort(votes.begin(), votes.end(), [&](const Vote& a, const Vote& b) {
+      return *a.agent != *b.agent ? *a.agent < *b.agent : stronger(a, b);
+    });
+    std::vector<Vote> by_evidence;
+    for (std::size_t k = 0; k < votes.size(); ++k) {
+      if (k > 0 && *votes[k].agent == *votes[k - 1].agent) {
+        if (options.explain) e.candidates[votes[k].w].signers[votes[k].i].note = "agent already counted for this value";
         continue;
       }
-      auto [it, inserted] = per_source.try_emplace(source, vote);
-      if (!inserted) {
-        const bool replace = contribution > it->second.first;
-        const auto loser = replace ? it->second.second : where;
-        e.candidates[loser.first].signers[loser.second].note = "same evidence already counted for this value";
-        if (replace) it->second = vote;
+      if (*votes[k].source == kNoEvidence) {
+        e.candidates[votes[k].w].signers[votes[k].i].counted = true;
+        totals[g] += votes[k].contribution;
+      } else {
+        by_evidence.push_back(votes[k]);
       }
     }
-    for (const auto& [source, vote] : per_source) {
-      e.candidates[vote.second.first].signers[vote.second.second].counted = true;
-      totals[g] += vote.first;
+    std::sort(by_evidence.begin(), by_evidence.end(), [&](const Vote& a, const Vote& b) {
+      return *a.source != *b.source ? *a.source < *b.source : stronger(a, b);
+    });
+    for (std::size_t k = 0; k < by_evidence.size(); ++k) {
+      auto& signer = e.candidates[by_evidence[k].w].signers[by_evidence[k].i];
+      if (k > 0 && *by_evidence[k].source == *by_evidence[k - 1].source) {
+        if (options.explain) signer.note = "same evidence already counted for this value";
+        continue;
+      }
+      signer.counted = true;
+      totals[g] += by_evidence[k].contribution;
     }
     all += totals[g];
     if (totals[g] > totals[best]) best = g;  // strict: ties keep the canonically first value
@@ -314,20 +334,18 @@ void ResolveConsensus(std::vector<Work>& work, const LensOptions& options, Resol
   for (std::size_t g = 0; g < groups.size(); ++g) {
     for (std::size_t w : groups[g]) {
       auto& ce = e.candidates[w];
-      if (g == best) {
-        ce.verdict = Verdict::kWinner;
-        ce.reason = fmt::format("its value has the largest total, {:.4g} of {:.4g}", totals[g], all);
-      } else {
-        ce.verdict = Verdict::kOutvoted;
-        ce.reason = fmt::format("its value's total {:.4g} is below the winner's {:.4g}", totals[g], totals[best]);
-      }
+      ce.verdict = g == best ? Verdict::kWinner : Verdict::kOutvoted;
+      if (!options.explain) continue;
+      ce.reason = g == best
+                      ? fmt::format("its value has the largest total, {:.4g} of {:.4g}", totals[g], all)
+                      : fmt::format("its value's total {:.4g} is below the winner's {:.4g}", totals[g], totals[best]);
     }
   }
 }
 
 // Recency and Authority: one candidate wins by a ranking; candidates with its value support it.
 template <typename Better>
-void ResolveByRank(std::vector<Work>& work, Resolution& r, Better better, Verdict loser_verdict,
+void ResolveByRank(std::vector<Work>& work, Resolution& r, Better better, Verdict loser_verdict, bool explain,
                    const std::function<std::string(std::size_t)>& describe) {
   std::optional<std::size_t> best;
   for (std::size_t w = 0; w < work.size(); ++w) {
@@ -340,12 +358,15 @@ void ResolveByRank(std::vector<Work>& work, Resolution& r, Better better, Verdic
   for (std::size_t w = 0; w < work.size(); ++w) {
     if (!work[w].live) continue;
     auto& ce = r.explanation.candidates[w];
-    if (work[w].value_key == work[*best].value_key) {
-      r.support.push_back(work[w].candidate->id);
-      ce.verdict = Verdict::kWinner;
-      ce.reason = w == *best ? "chosen: " + describe(w) : "same value as the chosen candidate; " + describe(w);
+    const bool same_value = work[w].value_key == work[*best].value_key;
+    if (same_value) r.support.push_back(work[w].candidate->id);
+    ce.verdict = same_value ? Verdict::kWinner : loser_verdict;
+    if (!explain) continue;
+    if (w == *best) {
+      ce.reason = "chosen: " + describe(w);
+    } else if (same_value) {
+      ce.reason = "same value as the chosen candidate; " + describe(w);
     } else {
-      ce.verdict = loser_verdict;
       ce.reason = describe(w) + "; the chosen candidate: " + describe(*best);
     }
   }
@@ -363,7 +384,7 @@ Resolution Resolve(LensKind kind, std::span<const Candidate> candidates, const L
       std::vector<Timestamp> first(work.size());
       for (std::size_t w = 0; w < work.size(); ++w) first[w] = FirstSigned(work[w]);
       ResolveByRank(
-          work, r, [&](std::size_t a, std::size_t b) { return first[a] > first[b]; }, Verdict::kOlder,
+          work, r, [&](std::size_t a, std::size_t b) { return first[a] > first[b]; }, Verdict::kOlder, options.explain,
           [&](std::size_t w) { return "first signed " + first[w].ToRfc3339(); });
       break;
     }
@@ -380,7 +401,7 @@ Resolution Resolve(LensKind kind, std::span<const Candidate> candidates, const L
             if (authority[a] != authority[b]) return authority[a] > authority[b];
             return work[a].candidate->assertion.confidence > work[b].candidate->assertion.confidence;
           },
-          Verdict::kLowerAuthority,
+          Verdict::kLowerAuthority, options.explain,
           [&](std::size_t w) {
             return fmt::format("authority {:.4g}, confidence {:.4g}", authority[w],
                                work[w].candidate->assertion.confidence);

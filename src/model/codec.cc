@@ -328,6 +328,8 @@ Result<SignedAssertion> SignedClaimView::Verify() const {
   return out;
 }
 
+Assertion SignedClaimView::ToOwnedAssertion() const { return ReadClaim(impl_->root.getClaim()); }
+
 SignedAssertion SignedClaimView::ToOwned() const {
   SignedAssertion out{ReadClaim(impl_->root.getClaim()), ComputeId(), {}};
   for (auto sig : impl_->root.getSignatures()) out.signatures.push_back(ReadSignature(sig));

@@ -84,7 +84,9 @@ TEST(Consensus, EachAgentCountsOncePerValue) {
   // Agent 1 says "2" twice (two claims, different evidence): one vote, its larger.
   const std::vector<Candidate> c = {Make({Num(2), 0.6F, {1}, 1000, 1, "x"}), Make({Num(2), 0.5F, {1}, 1000, 1, "y"}),
                                     Make({Num(1), 0.9F, {2}})};
-  const Resolution r = Resolve(LensKind::kConsensus, c);
+  LensOptions explain;
+  explain.explain = true;
+  const Resolution r = Resolve(LensKind::kConsensus, c, explain);
   EXPECT_EQ(*r.value, Num(1));
   ASSERT_EQ(r.explanation.groups.size(), 2U);
   EXPECT_NEAR(r.explanation.groups[1].total, 0.6, 1e-6);  // groups in value order: 1, then 2
@@ -100,7 +102,9 @@ TEST(Consensus, CopiedEvidenceCountsOnce) {
   copy_b.agents = {3};
   copy_b.confidence = 0.5F;
   const std::vector<Candidate> c = {Make({Num(1), 0.9F, {1}}), Make(copy_a), Make(copy_b)};
-  const Resolution r = Resolve(LensKind::kConsensus, c);
+  LensOptions explain;
+  explain.explain = true;
+  const Resolution r = Resolve(LensKind::kConsensus, c, explain);
   EXPECT_EQ(*r.value, Num(1));
   EXPECT_NEAR(r.explanation.groups[1].total, 0.6, 1e-6);
   EXPECT_EQ(ExplanationOf(r, c[2].id).signers[0].note, "same evidence already counted for this value");
@@ -204,6 +208,7 @@ TEST(Authority, MostTrustedAgentThenConfidence) {
   ASSERT_TRUE(table.Set(Agent(2), 0.9).ok());
   LensOptions options;
   options.weights = &table;
+  options.explain = true;
   const std::vector<Candidate> c = {Make({Num(1), 0.5F, {1}}), Make({Num(2), 0.7F, {2}}), Make({Num(3), 1.0F, {3}})};
   const Resolution r = Resolve(LensKind::kAuthority, c, options);
   EXPECT_EQ(*r.value, Num(2));  // agents 1 and 2 tie at 0.9; 0.7 > 0.5; agent 3 is barely trusted
@@ -230,7 +235,9 @@ TEST(Lenses, NothingToResolve) {
 
 TEST(Lenses, ExplanationJson) {
   const std::vector<Candidate> c = {Make({Num(96.77), 0.95F, {1}, 1000, 1, "10-K"}), Make({Num(81.5), 0.4F, {3}})};
-  const auto json = ResolutionToJson(Resolve(LensKind::kConsensus, c), true);
+  LensOptions explain;
+  explain.explain = true;
+  const auto json = ResolutionToJson(Resolve(LensKind::kConsensus, c, explain), true);
   EXPECT_EQ(json["lens"], "consensus");
   EXPECT_EQ(json["value"]["number"], 96.77);
   ASSERT_EQ(json["explanation"]["candidates"].size(), 2U);
@@ -239,6 +246,13 @@ TEST(Lenses, ExplanationJson) {
   EXPECT_FALSE(loser["reason"].get<std::string>().empty());
   EXPECT_EQ(json["explanation"]["groups"].size(), 2U);
   EXPECT_FALSE(ResolutionToJson(Resolve(LensKind::kConsensus, c), false).contains("explanation"));
+  // Without explain the verdicts are the same; only the prose is left out.
+  const Resolution quiet = Resolve(LensKind::kConsensus, c);
+  const Resolution loud = Resolve(LensKind::kConsensus, c, explain);
+  for (std::size_t i = 0; i < quiet.explanation.candidates.size(); ++i) {
+    EXPECT_EQ(quiet.explanation.candidates[i].verdict, loud.explanation.candidates[i].verdict);
+    EXPECT_TRUE(quiet.explanation.candidates[i].reason.empty());
+  }
 }
 
 TEST(AuthorityTable, FromJsonChecksEverything) {

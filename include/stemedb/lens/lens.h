@@ -63,6 +63,9 @@ struct LensOptions {
   double number_tolerance = 0.0;  // Consensus: numbers this close (absolute) are one value
   // Weights for Consensus and Authority. nullptr: every agent weighs 1.
   const AuthorityTable* weights = nullptr;
+  // Write the human-readable reasons and notes of the explanation. Verdicts, per-signer
+  // contributions and value groups are always filled; the prose costs more than the vote.
+  bool explain = false;
 };
 
 // Why a candidate won or lost.

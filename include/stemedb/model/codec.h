@@ -95,6 +95,9 @@ class SignedClaimView {
   AssertionId ComputeId() const;
   // An owned copy with the recomputed ID. Trusts that the record is exact (see Verify).
   SignedAssertion ToOwned() const;
+  // The claim alone, owned, without recomputing the ID: for records verified when they were
+  // stored, read back under an ID the caller already has (an index key).
+  Assertion ToOwnedAssertion() const;
   // An owned copy, after checking that the claim's bytes are exactly the encoding of the value
   // they decode to (Open checks layout only; this closes the gap, at the cost of one re-encode).
   // Errors: Corruption.

@@ -1,0 +1,123 @@
+// Resolve latency for 1, 10, 100 and 1000 candidates per (subject, predicate), beside the raw
+// RocksDB prefix scan that fetches the same candidates, in the same run (warm caches).
+//
+//   BM_RawScan     iterate the candidate prefix in RocksDB, touching every key and value
+//   BM_Candidates  the same scan, decoded into lens::Candidate (what a lens reads)
+//   BM_LensOnly    the Consensus lens over candidates already fetched (pure CPU)
+//   BM_Resolve     Database::Resolve: scan + decode + lens
+//
+//   build/bench/lens_bench --benchmark_min_time=0.5 --benchmark_repetitions=3
+//       --benchmark_report_aggregates_only=true
+#include <benchmark/benchmark.h>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+
+#include "bench_util.h"
+#include "stemedb/db/database.h"
+#include "stemedb/model/signing.h"
+#include "stemedb/storage/keys.h"
+
+namespace stemedb::bench {
+namespace {
+
+constexpr int kSizes[] = {1, 10, 100, 1000};
+
+struct Fixture {
+  std::unique_ptr<ScratchDir> dir;
+  std::unique_ptr<db::Database> db;
+  std::map<int, std::vector<lens::Candidate>> fetched;
+};
+
+EntityId Subject(int n) { return EntityId(fmt::format("entity_with_{}_candidates", n)); }
+const RelationId kPredicate("revenue_usd");
+
+// One database with a key per size: n candidates, each by its own agent, values in a few groups.
+Fixture& Shared() {
+  static Fixture* f = [] {
+    spdlog::set_level(spdlog::level::warn);
+    auto* fx = new Fixture;
+    fx->dir = std::make_unique<ScratchDir>("lens");
+    fx->db = std::move(db::Database::Open(fx->dir->path())).value();
+    std::vector<Envelope> batch;
+    for (int n : kSizes) {
+      for (int i = 0; i < n; ++i) {
+        std::array<std::uint8_t, 32> seed{};
+        seed[0] = static_cast<std::uint8_t>(i);
+        seed[1] = static_cast<std::uint8_t>(i >> 8);
+        const KeyPair key = std::move(KeyPair::FromSeed(seed)).value();
+        Assertion a;
+        a.subject = Subject(n);
+        a.predicate = kPredicate;
+        a.object = ObjectValue::Number(90.0 + i % 7);
+        a.confidence = 0.5F + static_cast<float>(i % 50) / 100.0F;
+        a.source_hash = Blake3(fmt::format("source {} {}", n, i));
+        const KeyPair* signer[] = {&key};
+        batch.push_back({std::move(SignAssertion(a, signer, Timestamp(1700000000000000 + i))).value(), std::nullopt});
+      }
+    }
+    auto r = fx->db->SubmitBatch(batch);
+    if (!r.ok() || !fx->db->WaitForApplied(fx->db->stats().durable_position).ok()) std::abort();
+    (void)fx->db->store().Flush();  // read from SST files and the block cache, as a warm server would
+    for (int n : kSizes) fx->fetched[n] = std::move(fx->db->Candidates(Subject(n), kPredicate)).value();
+    return fx;
+  }();
+  return *f;
+}
+
+template <typename Fn>
+void Timed(benchmark::State& state, Fn fn) {
+  std::vector<double> us;
+  us.reserve(1 << 16);
+  for (auto _ : state) {
+    const auto t0 = std::chrono::steady_clock::now();
+    fn();
+    us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+  }
+  state.counters["p50_us"] = Quantile(us, 0.50);
+  state.counters["p99_us"] = Quantile(us, 0.99);
+  state.SetItemsProcessed(state.iterations());
+}
+
+void BM_RawScan(benchmark::State& state) {
+  auto& fx = Shared();
+  const int n = static_cast<int>(state.range(0));
+  const std::string prefix = storage::keys::CandidatePrefix(Subject(n), kPredicate);
+  Timed(state, [&] {
+    std::size_t bytes = 0;
+    auto it = fx.db->store().ScanPrefix(prefix);
+    for (; it->Valid(); it->Next()) bytes += it->key().size() + it->value().size();
+    benchmark::DoNotOptimize(bytes);
+  });
+}
+
+void BM_Candidates(benchmark::State& state) {
+  auto& fx = Shared();
+  const int n = static_cast<int>(state.range(0));
+  Timed(state, [&] { benchmark::DoNotOptimize(fx.db->Candidates(Subject(n), kPredicate)); });
+}
+
+void BM_LensOnly(benchmark::State& state) {
+  auto& fx = Shared();
+  const auto& candidates = fx.fetched.at(static_cast<int>(state.range(0)));
+  Timed(state, [&] { benchmark::DoNotOptimize(lens::Resolve(lens::LensKind::kConsensus, candidates)); });
+}
+
+void BM_Resolve(benchmark::State& state) {
+  auto& fx = Shared();
+  const int n = static_cast<int>(state.range(0));
+  Timed(state, [&] { benchmark::DoNotOptimize(fx.db->Resolve(Subject(n), kPredicate, lens::LensKind::kConsensus)); });
+}
+
+BENCHMARK(BM_RawScan)->Arg(1)->Arg(10)->Arg(100)->Arg(1000);
+BENCHMARK(BM_Candidates)->Arg(1)->Arg(10)->Arg(100)->Arg(1000);
+BENCHMARK(BM_LensOnly)->Arg(1)->Arg(10)->Arg(100)->Arg(1000);
+BENCHMARK(BM_Resolve)->Arg(1)->Arg(10)->Arg(100)->Arg(1000);
+
+}  // namespace
+}  // namespace stemedb::bench
+
+BENCHMARK_MAIN();
