@@ -96,7 +96,10 @@ Result<ObjectValue> ObjectFromJson(const json& j) {
     return Invalid(std::string(kField),
                    "must have exactly one of entity, text, integer, number, bool, timestamp, typed, blob");
   }
-  const auto& [key, value] = *j.items().begin();
+  // The only member. (Not `*j.items().begin()`: that yields a reference into a temporary.)
+  const auto member = j.begin();
+  const std::string& key = member.key();
+  const json& value = member.value();
   const std::string field = Join(kField, key);
   if (key == "entity") {
     if (!value.is_string()) return Invalid(field, "must be a string");
