@@ -14,7 +14,7 @@ CMAKE_FLAGS ?=
 
 CYCLES ?= 1000
 
-.PHONY: deps configure build run test crashloop bench quality format format-check tidy clean
+.PHONY: deps configure build run test sanitize crashloop bench quality format format-check tidy clean
 
 deps:
 	@./scripts/install-deps.sh
@@ -33,6 +33,20 @@ run: build
 
 test: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600
+
+# The suite under AddressSanitizer + UndefinedBehaviorSanitizer, then the concurrent tests (WAL
+# group commit, ingestor, database, crash loops) under ThreadSanitizer. Any finding fails.
+TSAN_TARGETS := wal_test wal_crash_test wal_crash_child db_test db_crash_test db_crash_child
+TSAN_TESTS := '^(Wal|WalFaults|WalCrash|Database)\.'
+sanitize: deps
+	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DSTEMEDB_SANITIZE=address,undefined \
+	  -DSTEMEDB_BUILD_BENCH=OFF -DSTEMEDB_WERROR=$(WERROR) > build-asan.configure.log 2>&1 || { cat build-asan.configure.log; exit 1; }
+	@cmake --build build-asan -j $(JOBS)
+	@cd build-asan && ctest --output-on-failure -j $(JOBS) --timeout 900
+	@cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTEMEDB_SANITIZE=thread \
+	  -DSTEMEDB_BUILD_BENCH=OFF -DSTEMEDB_WERROR=$(WERROR) > build-tsan.configure.log 2>&1 || { cat build-tsan.configure.log; exit 1; }
+	@cmake --build build-tsan -j $(JOBS) --target $(TSAN_TARGETS)
+	@cd build-tsan && ctest --output-on-failure -j $(JOBS) --timeout 900 -R $(TSAN_TESTS)
 
 # The WAL crash test with many kill cycles (make test runs 25).
 crashloop: build
@@ -55,4 +69,4 @@ tidy: configure
 quality: format-check tidy test
 
 clean:
-	rm -rf $(BUILD_DIR) $(BUILD_DIR).configure.log
+	rm -rf $(BUILD_DIR) $(BUILD_DIR).configure.log build-asan build-tsan build-asan.configure.log build-tsan.configure.log
