@@ -6,11 +6,14 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <string>
 #include <vector>
 
+#include "cli_common.h"
+#include "db_commands.h"
 #include "stemedb/db/database.h"
 #include "stemedb/model/codec.h"
 #include "stemedb/model/json.h"
@@ -20,14 +23,6 @@
 
 namespace stemedb::cli {
 namespace {
-
-// Exit codes: 0 success, 1 a failure of the operation, 2 bad usage (CLI11's own).
-constexpr int kFailure = 1;
-
-int Fail(const Status& status) {
-  std::fprintf(stderr, "stemedb: %s\n", status.ToString().c_str());
-  return kFailure;
-}
 
 int Keygen(const std::string& out) {
   auto key = KeyPair::Generate();
@@ -123,9 +118,22 @@ int Demo(const std::filesystem::path& db) {
   if (!database.ok()) return Fail(database.status());
 
   // Submit is idempotent: a claim already stored (same ID, same signer) writes nothing.
+  // Each agent signs at its own time (Recency has something to decide) and has an authority
+  // weight (Authority has something to rank): the table is written beside the keys.
+  const std::map<std::string, std::pair<const char*, double>> profile = {
+      {"sec-filings", {"2024-01-29T16:05:00Z", 0.95}},
+      {"news-crawler", {"2024-01-24T21:30:00Z", 0.6}},
+      {"llm-agent", {"2024-02-01T09:00:00Z", 0.2}}};
+  nlohmann::json authority = {{"default", 0.1}, {"agents", nlohmann::json::object()}};
+  for (const auto& [name, key] : agents) authority["agents"][key.agent().ToHex()] = profile.at(name).second;
+  {
+    std::ofstream out(db / "authority.json");
+    out << authority.dump(2) << "\n";
+    if (!out) return Fail(Status::IoError("write " + (db / "authority.json").string()));
+  }
   std::vector<Envelope> envelopes;
-  const Timestamp signed_at = *Timestamp::FromRfc3339("2024-02-01T09:00:00Z");
   for (const DemoClaim& c : claims) {
+    const Timestamp signed_at = *Timestamp::FromRfc3339(profile.at(c.agent).first);
     Assertion a;
     a.subject = EntityId(c.subject);
     a.predicate = RelationId(c.predicate);
@@ -177,10 +185,24 @@ int Demo(const std::filesystem::path& db) {
       "\nEvery claim above was verified (Ed25519) before it was written, appended to the write-ahead\n"
       "log and fsynced, then indexed from the log; its ID is the BLAKE3 hash of its canonical\n"
       "encoding. The claims conflict on purpose: resolving them is the job of StemeDB's lenses.\n\n");
+  const std::string bin = "build/stemedb";
+  const std::string where = db.string();
+  fmt::print("Resolve the revenue conflict three ways, and see why:\n");
   fmt::print(
-      "Sign a claim of your own:\n  echo '{{\"subject\":\"Tesla_Inc\",\"predicate\":\"ceo\","
-      "\"object\":{{\"entity\":\"Elon_Musk\"}},\"confidence\":0.8}}' | {} sign --key {}\n",
-      "build/stemedb", (db / "keys" / "llm-agent.key").string());
+      "  {} query --db {} --subject Tesla_Inc --predicate revenue_2023_usd_billions --lens consensus --explain\n", bin,
+      where);
+  fmt::print("  {} query --db {} --subject Tesla_Inc --predicate revenue_2023_usd_billions --lens recency\n", bin,
+             where);
+  fmt::print(
+      "  {} query --db {} --subject Tesla_Inc --predicate revenue_2023_usd_billions --lens authority "
+      "--authority {}\n",
+      bin, where, (db / "authority.json").string());
+  fmt::print("  {} card --db {} --subject Tesla_Inc        # every predicate at once\n", bin, where);
+  fmt::print("  {} conflicts --db {}\n", bin, where);
+  fmt::print(
+      "Store a claim of your own:\n  {} assert --db {} --key {} --subject Tesla_Inc --predicate ceo "
+      "--entity Elon_Musk --confidence 0.8 --evidence 'press release'\n",
+      bin, where, (db / "keys" / "llm-agent.key").string());
   return 0;
 }
 
@@ -212,10 +234,14 @@ int main(int argc, char** argv) {
   auto* demo = app.add_subcommand("demo", "store and print a small demo data set of conflicting signed claims");
   demo->add_option("--db", demo_db, "database directory")->capture_default_str();
 
+  std::function<int()> run;
+  AddDatabaseCommands(app, run);
+
   CLI11_PARSE(app, argc, argv);
   if (verbose) spdlog::set_level(spdlog::level::info);
   if (*keygen) return Keygen(keygen_out);
   if (*sign) return Sign(sign_keys, signed_at);
   if (*demo) return Demo(demo_db);
+  if (run) return run();
   return 2;
 }

@@ -126,6 +126,73 @@ TEST(Cli, DemoStoresVerifiesAndIsIdempotent) {
       << second.out;  // 8 claims + 8 evidence blobs
 }
 
+TEST(Cli, QueriesResolveTheDemoConflictThreeWays) {
+  stemedb::testing::TempDir dir;
+  const std::string db = (dir / "db").string();
+  ASSERT_EQ(RunStemedb("demo --db " + db).exit_code, 0);
+  const std::string revenue = " --subject Tesla_Inc --predicate revenue_2023_usd_billions";
+  Output consensus = RunStemedb("query --db " + db + revenue + " --lens consensus --json --explain");
+  ASSERT_EQ(consensus.exit_code, 0) << consensus.err;
+  auto json = ParseJson(consensus.out);
+  ASSERT_TRUE(json.ok()) << consensus.out;
+  EXPECT_EQ((*json)["value"]["number"], 96.77);
+  EXPECT_EQ((*json)["explanation"]["candidates"].size(), 3U);
+  EXPECT_FALSE((*json)["explanation"]["candidates"][0]["reason"].get<std::string>().empty());
+  Output recency = RunStemedb("query --db " + db + revenue + " --lens recency");
+  EXPECT_NE(recency.out.find("number:81.5"), std::string::npos) << recency.out;  // llm-agent signed last
+  Output authority = RunStemedb("query --db " + db + revenue + " --lens authority --authority " +
+                                (dir / "db" / "authority.json").string());
+  EXPECT_NE(authority.out.find("number:96.77"), std::string::npos) << authority.out;
+  Output tolerant = RunStemedb("query --db " + db + revenue + " --tolerance 0.05");
+  EXPECT_NE(tolerant.out.find("2 supporting assertions"), std::string::npos) << tolerant.out;
+  Output before = RunStemedb("query --db " + db + revenue + " --as-of 2000-01-01T00:00:00Z");
+  EXPECT_EQ(before.exit_code, 3);  // nothing was known then
+  EXPECT_NE(RunStemedb("query --db " + db + revenue + " --lens majority").exit_code, 0);
+  EXPECT_NE(RunStemedb("query --db " + db + revenue + " --as-of yesterday").exit_code, 0);
+
+  Output card = RunStemedb("card --db " + db + " --subject Tesla_Inc --json");
+  ASSERT_EQ(card.exit_code, 0) << card.err;
+  EXPECT_EQ((*ParseJson(card.out))["ceo"]["value"]["entity"], "Elon_Musk");
+  Output conflicts = RunStemedb("conflicts --db " + db + " --json");
+  ASSERT_EQ(conflicts.exit_code, 0);
+  EXPECT_EQ(ParseJson(conflicts.out)->size(), 2U);  // headquarters and revenue
+  Output stats = RunStemedb("stats --db " + db + " --json");
+  EXPECT_EQ((*ParseJson(stats.out))["lag"], 0);
+}
+
+TEST(Cli, AssertStoresGetPrintsHistoryFollows) {
+  stemedb::testing::TempDir dir;
+  const std::string db = (dir / "db").string();
+  const std::string key = (dir / "a.key").string();
+  ASSERT_EQ(RunStemedb("keygen --out " + key).exit_code, 0);
+  Output first = RunStemedb("assert --db " + db + " --key " + key +
+                            " --subject Tesla_Inc --predicate revenue --number 96.7 --confidence 0.9 --evidence 10-K");
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  const std::string id = first.out.substr(0, 64);
+  Output fix = RunStemedb("assert --db " + db + " --key " + key +
+                          " --subject Tesla_Inc --predicate revenue --number 96.77 --parent " + id);
+  ASSERT_EQ(fix.exit_code, 0) << fix.err;
+  Output got = RunStemedb("get --db " + db + " " + id);
+  ASSERT_EQ(got.exit_code, 0) << got.err;
+  auto envelope = EnvelopeFromJson(*ParseJson(got.out));
+  ASSERT_TRUE(envelope.ok()) << envelope.status().ToString();
+  EXPECT_TRUE(ValidateSignedAssertion(envelope->signed_assertion).ok());
+  Output history = RunStemedb("history --db " + db + " " + id);
+  ASSERT_EQ(history.exit_code, 0) << history.err;
+  EXPECT_EQ((*ParseJson(history.out))["descendants"].size(), 1U);
+  // The correction by the same signer supersedes the original.
+  Output now = RunStemedb("query --db " + db + " --subject Tesla_Inc --predicate revenue");
+  EXPECT_NE(now.out.find("number:96.77"), std::string::npos) << now.out;
+  // Bad input: a clear error, a non-zero exit, nothing written.
+  Output bad = RunStemedb("assert --db " + db + " --key " + key + " --subject s --predicate p --number 1 --text two");
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("exactly one object"), std::string::npos) << bad.err;
+  EXPECT_EQ(RunStemedb("get --db " + db + " " + std::string(64, 'a')).exit_code, 3);
+  EXPECT_NE(RunStemedb("get --db " + db + " nothex").exit_code, 0);
+  Output stats = RunStemedb("stats --db " + db + " --json");
+  EXPECT_EQ((*ParseJson(stats.out))["durable_position"], 3);  // evidence blob + 2 claims
+}
+
 TEST(Cli, UsageErrorsAreNonZero) {
   EXPECT_NE(RunStemedb("").exit_code, 0);
   EXPECT_NE(RunStemedb("no-such-command").exit_code, 0);

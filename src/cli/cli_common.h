@@ -1,0 +1,20 @@
+// Shared by the stemedb command's parts: how failures are reported.
+#pragma once
+
+#include <cstdio>
+
+#include "stemedb/base/status.h"
+
+namespace stemedb::cli {
+
+// Exit codes: 0 success, 1 the operation failed, 2 bad usage, 3 nothing found.
+inline constexpr int kFailure = 1;
+inline constexpr int kNotFound = 3;
+
+// Prints "stemedb: <status>" on stderr and returns the exit code for it.
+inline int Fail(const Status& status) {
+  std::fprintf(stderr, "stemedb: %s\n", status.ToString().c_str());
+  return status.code() == StatusCode::kNotFound ? kNotFound : kFailure;
+}
+
+}  // namespace stemedb::cli
