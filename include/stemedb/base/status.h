@@ -145,7 +145,10 @@ class [[nodiscard]] Result {
 
 #define STEMEDB_ASSIGN_OR_RETURN(lhs, expr) \
   STEMEDB_ASSIGN_OR_RETURN_IMPL(STEMEDB_CONCAT(stemedb_result_, __LINE__), lhs, expr)
+// `lhs` is not parenthesized: it may be a declaration ("auto x").
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define STEMEDB_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
   auto tmp = (expr);                                  \
   if (!tmp.ok()) return std::move(tmp).status();      \
   lhs = std::move(tmp).value()
+// NOLINTEND(bugprone-macro-parentheses)

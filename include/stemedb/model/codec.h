@@ -51,7 +51,7 @@ class AlignedBytes {
 // message cannot alias, so its size bounds the work of reading it) and a nesting depth far above
 // what the schema needs.
 struct DecodeLimits {
-  std::uint64_t traversal_limit_words = 128 * 1024;
+  std::uint64_t traversal_limit_words = 128ULL * 1024;
   int nesting_limit = 16;
 };
 
