@@ -21,6 +21,14 @@ Result<std::unique_ptr<db::Database>> OpenDatabase(const std::string& dir) {
   return db::Database::Open(dir);
 }
 
+// Opens the database and waits until everything in its log is queryable, so that a command sees
+// every write acknowledged before it started.
+Result<std::unique_ptr<db::Database>> OpenCaughtUp(const std::string& dir) {
+  STEMEDB_ASSIGN_OR_RETURN(auto database, OpenDatabase(dir));
+  STEMEDB_RETURN_IF_ERROR(database->WaitForApplied(database->stats().durable_position));
+  return database;
+}
+
 Result<std::string> ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return Status::NotFound(fmt::format("cannot read {}", path));
@@ -101,9 +109,8 @@ int Assert(const AssertFlags& f) {
 int Get(const std::string& dir, const std::string& id_hex) {
   auto id = AssertionId::FromHex(id_hex);
   if (!id.ok()) return Fail(std::move(id).status().with_context("ID"));
-  auto database = OpenDatabase(dir);
+  auto database = OpenCaughtUp(dir);
   if (!database.ok()) return Fail(database.status());
-  if (Status s = (*database)->WaitForApplied((*database)->stats().durable_position); !s.ok()) return Fail(s);
   auto got = (*database)->Get(*id);
   if (!got.ok()) return Fail(got.status());
   if (!*got) return Fail(Status::NotFound("assertion " + id_hex + " is not stored"));
@@ -114,9 +121,8 @@ int Get(const std::string& dir, const std::string& id_hex) {
 int History(const std::string& dir, const std::string& id_hex) {
   auto id = AssertionId::FromHex(id_hex);
   if (!id.ok()) return Fail(std::move(id).status().with_context("ID"));
-  auto database = OpenDatabase(dir);
+  auto database = OpenCaughtUp(dir);
   if (!database.ok()) return Fail(database.status());
-  if (Status s = (*database)->WaitForApplied((*database)->stats().durable_position); !s.ok()) return Fail(s);
   auto history = (*database)->History(*id);
   if (!history.ok()) return Fail(history.status());
   nlohmann::json out = {{"ancestors", nlohmann::json::array()}, {"descendants", nlohmann::json::array()}};
@@ -205,9 +211,8 @@ int Card(const QueryFlags& f) {
   std::optional<lens::AuthorityTable> table;
   auto options = OptionsFromFlags(f, table);
   if (!options.ok()) return Fail(options.status());
-  auto database = OpenDatabase(f.db);
+  auto database = OpenCaughtUp(f.db);
   if (!database.ok()) return Fail(database.status());
-  if (Status s = (*database)->WaitForApplied((*database)->stats().durable_position); !s.ok()) return Fail(s);
   auto card = (*database)->ResolveSubject(EntityId(f.subject), *kind, *options);
   if (!card.ok()) return Fail(card.status());
   if (f.json) {
@@ -221,9 +226,8 @@ int Card(const QueryFlags& f) {
 }
 
 int Conflicts(const std::string& dir, std::size_t limit, bool json) {
-  auto database = OpenDatabase(dir);
+  auto database = OpenCaughtUp(dir);
   if (!database.ok()) return Fail(database.status());
-  if (Status s = (*database)->WaitForApplied((*database)->stats().durable_position); !s.ok()) return Fail(s);
   auto conflicts = (*database)->Conflicts(limit);
   if (!conflicts.ok()) return Fail(conflicts.status());
   nlohmann::json out = nlohmann::json::array();
@@ -243,9 +247,8 @@ int Conflicts(const std::string& dir, std::size_t limit, bool json) {
 }
 
 int Stats(const std::string& dir, bool json) {
-  auto database = OpenDatabase(dir);
+  auto database = OpenCaughtUp(dir);
   if (!database.ok()) return Fail(database.status());
-  if (Status s = (*database)->WaitForApplied((*database)->stats().durable_position); !s.ok()) return Fail(s);
   const auto s = (*database)->stats();
   const nlohmann::json out = {{"durable_position", s.durable_position},
                               {"applied_position", s.applied_position},

@@ -67,6 +67,22 @@ void FillClaim(schema::Claim::Builder claim, const Assertion& a) {
   if (a.parent) claim.setParentHash(AsCapnpBytes(a.parent->hash().bytes()));
 }
 
+void FillSignatures(capnp::List<schema::Signature>::Builder out, const std::vector<SignatureEntry>& signatures) {
+  for (unsigned i = 0; i < out.size(); ++i) {
+    const SignatureEntry& entry = signatures[i];
+    out[i].setAgent(AsCapnpBytes(entry.agent.bytes()));
+    out[i].setSignature(AsCapnpBytes(entry.signature));
+    out[i].setSignedAt(entry.signed_at.micros());
+  }
+}
+
+// `bytes` itself when 8-byte aligned; otherwise a copy in `storage`.
+std::span<const std::uint8_t> AlignedOrCopy(std::span<const std::uint8_t> bytes, AlignedBytes& storage) {
+  if (reinterpret_cast<std::uintptr_t>(bytes.data()) % alignof(capnp::word) == 0) return bytes;
+  storage = AlignedBytes::CopyOf(bytes);
+  return storage.bytes();
+}
+
 AlignedBytes ToAligned(const kj::Array<capnp::word>& words) {
   std::vector<std::uint64_t> out(words.size());
   std::memcpy(out.data(), words.begin(), words.asBytes().size());
@@ -262,13 +278,8 @@ Result<AlignedBytes> EncodeRecord(const SignedAssertion& signed_assertion) {
     capnp::MallocMessageBuilder message;
     auto record = message.initRoot<schema::SignedClaim>();
     FillClaim(record.initClaim(), signed_assertion.assertion);
-    auto signatures = record.initSignatures(static_cast<unsigned>(signed_assertion.signatures.size()));
-    for (unsigned i = 0; i < signatures.size(); ++i) {
-      const SignatureEntry& entry = signed_assertion.signatures[i];
-      signatures[i].setAgent(AsCapnpBytes(entry.agent.bytes()));
-      signatures[i].setSignature(AsCapnpBytes(entry.signature));
-      signatures[i].setSignedAt(entry.signed_at.micros());
-    }
+    FillSignatures(record.initSignatures(static_cast<unsigned>(signed_assertion.signatures.size())),
+                   signed_assertion.signatures);
     return ToAligned(capnp::canonicalize(record.asReader()));
   } catch (const kj::Exception& e) {
     return Status::InvalidArgument(fmt::format("record cannot be encoded: {}", e.getDescription().cStr()));
@@ -338,10 +349,7 @@ SignedAssertion SignedClaimView::ToOwned() const {
 
 Result<SignedAssertion> DecodeRecord(std::span<const std::uint8_t> bytes, const DecodeLimits& limits) {
   AlignedBytes copy;
-  if (reinterpret_cast<std::uintptr_t>(bytes.data()) % alignof(capnp::word) != 0) {
-    copy = AlignedBytes::CopyOf(bytes);
-    bytes = copy.bytes();
-  }
+  bytes = AlignedOrCopy(bytes, copy);
   STEMEDB_ASSIGN_OR_RETURN(SignedClaimView view, SignedClaimView::Open(bytes, limits));
   try {
     return view.Verify();
@@ -355,13 +363,7 @@ Result<AlignedBytes> EncodeCoSignatures(const CoSignatures& cosignatures) {
     capnp::MallocMessageBuilder message;
     auto root = message.initRoot<schema::CoSignatures>();
     root.setAssertionId(AsCapnpBytes(cosignatures.id.hash().bytes()));
-    auto signatures = root.initSignatures(static_cast<unsigned>(cosignatures.signatures.size()));
-    for (unsigned i = 0; i < signatures.size(); ++i) {
-      const SignatureEntry& entry = cosignatures.signatures[i];
-      signatures[i].setAgent(AsCapnpBytes(entry.agent.bytes()));
-      signatures[i].setSignature(AsCapnpBytes(entry.signature));
-      signatures[i].setSignedAt(entry.signed_at.micros());
-    }
+    FillSignatures(root.initSignatures(static_cast<unsigned>(cosignatures.signatures.size())), cosignatures.signatures);
     return ToAligned(capnp::canonicalize(root.asReader()));
   } catch (const kj::Exception& e) {
     return Status::InvalidArgument(fmt::format("co-signatures cannot be encoded: {}", e.getDescription().cStr()));
@@ -370,10 +372,7 @@ Result<AlignedBytes> EncodeCoSignatures(const CoSignatures& cosignatures) {
 
 Result<CoSignatures> DecodeCoSignatures(std::span<const std::uint8_t> bytes, const DecodeLimits& limits) {
   AlignedBytes copy;
-  if (reinterpret_cast<std::uintptr_t>(bytes.data()) % alignof(capnp::word) != 0) {
-    copy = AlignedBytes::CopyOf(bytes);
-    bytes = copy.bytes();
-  }
+  bytes = AlignedOrCopy(bytes, copy);
   STEMEDB_RETURN_IF_ERROR(CheckShape(bytes, limits));
   try {
     CanonicalReader message(bytes, limits);

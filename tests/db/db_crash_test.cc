@@ -3,11 +3,7 @@
 // acknowledged assertion is indexed exactly once with every acknowledged signer, the indexes
 // agree with the H: records, and nothing unacknowledged is invented.
 #include <gtest/gtest.h>
-#include <poll.h>
-#include <signal.h>
 #include <spdlog/spdlog.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <map>
 #include <random>
@@ -18,6 +14,7 @@
 #include "stemedb/model/codec.h"
 #include "stemedb/model/validate.h"
 #include "stemedb/storage/keys.h"
+#include "support/kill_child.h"
 #include "support/temp_dir.h"
 
 namespace stemedb::db {
@@ -32,48 +29,14 @@ struct Acked {
 
 std::vector<std::pair<std::string, Acked>> RunAndKill(const std::filesystem::path& dir, int cycle,
                                                       std::chrono::milliseconds run_for) {
-  int fds[2];
-  EXPECT_EQ(::pipe(fds), 0);
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    ::dup2(fds[1], STDOUT_FILENO);
-    ::close(fds[0]);
-    ::close(fds[1]);
-    const std::string cycle_arg = std::to_string(cycle);
-    ::execl(STEMEDB_DB_CRASH_CHILD, STEMEDB_DB_CRASH_CHILD, dir.c_str(), cycle_arg.c_str(),
-            static_cast<char*>(nullptr));
-    std::_Exit(127);
-  }
-  ::close(fds[1]);
-  std::string data;
-  char buf[65536];
-  const auto deadline = std::chrono::steady_clock::now() + run_for;
-  bool killed = false;
-  for (;;) {
-    const auto now = std::chrono::steady_clock::now();
-    if (!killed && now >= deadline) {
-      ::kill(pid, SIGKILL);
-      killed = true;
-    }
-    pollfd p{fds[0], POLLIN, 0};
-    const int wait_ms =
-        killed ? 1000 : static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count());
-    if (::poll(&p, 1, std::max(0, wait_ms)) > 0) {
-      const ssize_t n = ::read(fds[0], buf, sizeof(buf));
-      if (n <= 0) break;
-      data.append(buf, static_cast<std::size_t>(n));
-    }
-  }
-  ::close(fds[0]);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "child exited with " << WEXITSTATUS(status);
-  std::vector<std::pair<std::string, Acked>> out;
-  std::istringstream lines(data);
+  const std::string out =
+      stemedb::testing::RunChildAndKill(STEMEDB_DB_CRASH_CHILD, {dir.string(), std::to_string(cycle)}, run_for);
+  std::vector<std::pair<std::string, Acked>> acked;
+  std::istringstream lines(out);
   std::string id;
   Acked a;
-  while (lines >> id >> a.key >> a.signers) out.emplace_back(id, a);
-  return out;
+  while (lines >> id >> a.key >> a.signers) acked.emplace_back(id, a);
+  return acked;
 }
 
 // The indexes agree with the records: one C: record entry per H: record, with the same bytes;

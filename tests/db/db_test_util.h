@@ -9,14 +9,11 @@
 
 #include "stemedb/db/database.h"
 #include "stemedb/model/signing.h"
+#include "support/keys.h"
 
 namespace stemedb::db::testing {
 
-inline KeyPair Key(std::uint8_t n) {
-  std::array<std::uint8_t, 32> seed{};
-  seed.fill(n);
-  return std::move(KeyPair::FromSeed(seed)).value();
-}
+inline KeyPair Key(std::uint8_t n) { return stemedb::testing::TestKey(n); }
 
 // A claim determined by `key`: one of a few subjects and predicates, so candidates pile up.
 inline Assertion ClaimFor(std::uint64_t key) {

@@ -13,6 +13,7 @@
 #include "stemedb.capnp.h"
 #include "stemedb/model/signing.h"
 #include "stemedb/model/validate.h"
+#include "support/keys.h"
 
 namespace stemedb {
 namespace {
@@ -27,11 +28,7 @@ Assertion TeslaRevenue() {
   return a;
 }
 
-KeyPair Key(std::uint8_t n) {
-  std::array<std::uint8_t, 32> seed{};
-  seed.fill(n);
-  return std::move(KeyPair::FromSeed(seed)).value();
-}
+KeyPair Key(std::uint8_t n) { return stemedb::testing::TestKey(n); }
 
 TEST(Codec, IdIsAFixedFunctionOfTheClaim) {
   // Locks the format: if this changes, every stored ID changes. Only a deliberate, versioned

@@ -7,17 +7,14 @@
 #include "stemedb/model/codec.h"
 #include "stemedb/model/signing.h"
 #include "stemedb/model/validate.h"
+#include "support/keys.h"
 
 namespace stemedb {
 namespace {
 
 using nlohmann::json;
 
-KeyPair Key(std::uint8_t n) {
-  std::array<std::uint8_t, 32> seed{};
-  seed.fill(n);
-  return std::move(KeyPair::FromSeed(seed)).value();
-}
+KeyPair Key(std::uint8_t n) { return stemedb::testing::TestKey(n); }
 
 Result<ParsedAssertion> Parse(std::string_view text) {
   auto j = ParseJson(text);

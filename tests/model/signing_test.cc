@@ -5,15 +5,12 @@
 
 #include "generators.h"
 #include "stemedb/model/codec.h"
+#include "support/keys.h"
 
 namespace stemedb {
 namespace {
 
-KeyPair Key(std::uint8_t n) {
-  std::array<std::uint8_t, 32> seed{};
-  seed.fill(n);
-  return std::move(KeyPair::FromSeed(seed)).value();
-}
+KeyPair Key(std::uint8_t n) { return stemedb::testing::TestKey(n); }
 
 TEST(Signing, GeneratedKeysDiffer) {
   auto a = KeyPair::Generate();
