@@ -12,16 +12,18 @@ namespace stemedb::lens {
 namespace {
 
 // Lenses never verify signatures (the database did), so tests use agents without keys.
-AgentId Agent(std::uint8_t n) {
+AgentId Agent(std::uint16_t n) {
   std::array<std::uint8_t, 32> key{};
-  key.fill(n);
+  key.fill(0x5A);
+  key[0] = static_cast<std::uint8_t>(n & 0xFF);
+  key[1] = static_cast<std::uint8_t>(n >> 8);
   return AgentId(key);
 }
 
 struct Spec {
   ObjectValue value;
   float confidence = 1.0F;
-  std::vector<std::uint8_t> agents = {1};
+  std::vector<std::uint16_t> agents = {1};
   std::int64_t signed_at = 1000;
   std::uint64_t position = 1;
   std::string evidence;  // empty: no evidence
@@ -39,7 +41,7 @@ Candidate Make(const Spec& spec) {
   if (!spec.salt.empty()) c.assertion.visual_hash = PHash(Blake3(spec.salt).bytes()[0] * 256U + spec.salt.size());
   c.assertion.parent = spec.parent;
   c.id = *ComputeAssertionId(c.assertion);
-  for (std::uint8_t a : spec.agents) {
+  for (std::uint16_t a : spec.agents) {
     SignatureEntry s;
     s.agent = Agent(a);
     s.signed_at = Timestamp(spec.signed_at);
@@ -271,14 +273,16 @@ TEST(AuthorityTable, FromJsonChecksEverything) {
 // ---- properties ----
 
 // Candidates whose agents and evidence are all distinct, with values from a small set (conflicts).
-rc::Gen<std::vector<Candidate>> GenCandidates(std::uint8_t first_agent = 1) {
+// Agents are numbered from `first_agent` (at most 30 candidates x 3 signers), so two calls with
+// first agents 100 apart never share an agent.
+rc::Gen<std::vector<Candidate>> GenCandidates(std::uint16_t first_agent = 1) {
   return rc::gen::map(
       rc::gen::container<std::vector<std::tuple<int, int, int, int>>>(rc::gen::tuple(
           rc::gen::inRange(0, 4), rc::gen::inRange(0, 101), rc::gen::inRange(0, 50), rc::gen::inRange(0, 3))),
       [first_agent](const std::vector<std::tuple<int, int, int, int>>& specs) {
         std::vector<Candidate> out;
-        std::uint8_t agent = first_agent;
-        for (std::size_t i = 0; i < specs.size() && i < 60; ++i) {
+        std::uint16_t agent = first_agent;
+        for (std::size_t i = 0; i < specs.size() && i < 30; ++i) {
           const auto& [value, confidence, time, signers] = specs[i];
           Spec s{
               Num(value), static_cast<float>(confidence) / 100.0F, {}, 1000 + time, static_cast<std::uint64_t>(time)};
@@ -314,7 +318,7 @@ RC_GTEST_PROP(LensProperties, AnotherSupportingSignerNeverLowersTheWinnersTotal,
   // A new agent co-signs one of the winning candidates.
   const AssertionId target = before.support[*rc::gen::inRange<std::size_t>(0, before.support.size())];
   for (auto& c : candidates) {
-    if (c.id == target) c.signers.push_back({SignatureEntry{Agent(250), {}, Timestamp(1000)}, 1});
+    if (c.id == target) c.signers.push_back({SignatureEntry{Agent(60000), {}, Timestamp(1000)}, 1});
   }
   const Resolution after = Resolve(LensKind::kConsensus, candidates);
   RC_ASSERT(after.value == before.value);
@@ -326,7 +330,7 @@ RC_GTEST_PROP(LensProperties, AnotherSupportingSignerNeverLowersTheWinnersTotal,
 RC_GTEST_PROP(LensProperties, TwoHalvesThatAgreeAgreeWithTheWhole, ()) {
   // Halves with disjoint agents and evidence: totals add up, so a value that wins both wins all.
   const auto left = *GenCandidates(1);
-  const auto right = *GenCandidates(120);
+  const auto right = *GenCandidates(1000);
   const Resolution a = Resolve(LensKind::kConsensus, left);
   const Resolution b = Resolve(LensKind::kConsensus, right);
   RC_PRE(a.value.has_value() && a.value == b.value);
