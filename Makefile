@@ -14,7 +14,7 @@ CMAKE_FLAGS ?=
 
 CYCLES ?= 1000
 
-.PHONY: deps configure build run test sanitize crashloop bench quality format format-check tidy clean
+.PHONY: deps configure build run test sanitize sanitize-address sanitize-thread crashloop bench quality format format-check tidy clean
 
 deps:
 	@./scripts/install-deps.sh
@@ -38,11 +38,15 @@ test: build
 # group commit, ingestor, database, crash loops) under ThreadSanitizer. Any finding fails.
 TSAN_TARGETS := wal_test wal_crash_test wal_crash_child db_test db_crash_test db_crash_child
 TSAN_TESTS := '^(Wal|WalFaults|WalCrash|Database)\.'
-sanitize: deps
+sanitize: sanitize-address sanitize-thread
+
+sanitize-address: deps
 	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DSTEMEDB_SANITIZE=address,undefined \
 	  -DSTEMEDB_BUILD_BENCH=OFF -DSTEMEDB_WERROR=$(WERROR) > build-asan.configure.log 2>&1 || { cat build-asan.configure.log; exit 1; }
 	@cmake --build build-asan -j $(JOBS)
 	@cd build-asan && ctest --output-on-failure -j $(JOBS) --timeout 900
+
+sanitize-thread: deps
 	@cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTEMEDB_SANITIZE=thread \
 	  -DSTEMEDB_BUILD_BENCH=OFF -DSTEMEDB_WERROR=$(WERROR) > build-tsan.configure.log 2>&1 || { cat build-tsan.configure.log; exit 1; }
 	@cmake --build build-tsan -j $(JOBS) --target $(TSAN_TARGETS)

@@ -327,6 +327,30 @@ TEST(Database, EachSignatureIsVerifiedOncePerProcessAndAlwaysAfterARestart) {
   EXPECT_EQ(db->stats().ingest.signatures_trusted, 0U);
 }
 
+TEST(Database, RefusesIndexesOfAnotherFormatAndRebuildsThemWhenDeleted) {
+  TempDir dir;
+  {
+    auto db = OpenOrDie(dir.path());
+    SubmitOrDie(*db, SignedFor(1));
+  }
+  {
+    auto store = storage::OpenRocksStore(dir / "kv");
+    ASSERT_TRUE(store.ok());
+    storage::WriteBatch old_format;
+    old_format.Put(std::string(keys::kFormat), keys::EncodeU64(1));
+    ASSERT_TRUE((*store)->Write(old_format).ok());
+  }
+  auto refused = Database::Open(dir.path());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kCorruption);
+  EXPECT_NE(refused.status().ToString().find("deleting the kv directory"), std::string::npos)
+      << refused.status().ToString();
+  std::filesystem::remove_all(dir / "kv");
+  auto db = OpenOrDie(dir.path());
+  ASSERT_TRUE(db->WaitForApplied(db->stats().durable_position).ok());
+  EXPECT_TRUE(db->Get(SignedFor(1).id)->has_value());
+}
+
 TEST(Database, ConcurrentSubmittersAndReaders) {
   TempDir dir;
   auto db = OpenOrDie(dir.path());
