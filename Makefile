@@ -13,6 +13,7 @@ endif
 CMAKE_FLAGS ?=
 
 CYCLES ?= 1000
+DB_CYCLES ?= 100
 
 .PHONY: deps configure build run test sanitize sanitize-address sanitize-thread crashloop bench quality format format-check tidy clean
 
@@ -52,9 +53,10 @@ sanitize-thread: deps
 	@cmake --build build-tsan -j $(JOBS) --target $(TSAN_TARGETS)
 	@cd build-tsan && ctest --output-on-failure -j $(JOBS) --timeout 900 -R $(TSAN_TESTS)
 
-# The WAL crash test with many kill cycles (make test runs 25).
+# The kill -9 crash tests with many cycles (make test runs 25 and 12).
 crashloop: build
 	@STEMEDB_CRASH_CYCLES=$(CYCLES) $(BUILD_DIR)/tests/wal_crash_test
+	@STEMEDB_CRASH_CYCLES=$(DB_CYCLES) $(BUILD_DIR)/tests/db_crash_test
 
 # Benchmarks: medians of 3 repetitions. Figures and how to read them: docs/performance.md.
 bench: build
