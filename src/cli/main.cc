@@ -14,6 +14,7 @@
 
 #include "cli_common.h"
 #include "db_commands.h"
+#include "import_command.h"
 #include "stemedb/db/database.h"
 #include "stemedb/model/codec.h"
 #include "stemedb/model/json.h"
@@ -236,6 +237,7 @@ int main(int argc, char** argv) {
 
   std::function<int()> run;
   AddDatabaseCommands(app, run);
+  AddImportCommand(app, run);
 
   CLI11_PARSE(app, argc, argv);
   if (verbose) spdlog::set_level(spdlog::level::info);

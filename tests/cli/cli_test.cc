@@ -193,6 +193,67 @@ TEST(Cli, AssertStoresGetPrintsHistoryFollows) {
   EXPECT_EQ((*ParseJson(stats.out))["durable_position"], 3);  // evidence blob + 2 claims
 }
 
+TEST(Cli, ImportStopsAtTheFirstBadLineAfterStoringWhatCameBefore) {
+  stemedb::testing::TempDir dir;
+  const std::string key = (dir / "a.key").string();
+  ASSERT_EQ(RunStemedb("keygen --out " + key).exit_code, 0);
+  std::string claims;
+  for (int i = 1; i <= 5; ++i) {
+    claims += R"({"subject":"s","predicate":"p","object":{"integer":)" + std::to_string(i) + "}}\n";
+  }
+  Output signed_lines = RunStemedb("sign --key " + key + " --signed-at 2024-01-01T00:00:00Z", claims);
+  ASSERT_EQ(signed_lines.exit_code, 0) << signed_lines.err;
+  std::vector<std::string> lines;
+  std::vector<std::string> ids;
+  std::istringstream in(signed_lines.out);
+  for (std::string line; std::getline(in, line);) {
+    ids.push_back((*ParseJson(line))["id"].get<std::string>());
+    lines.push_back(line);
+  }
+  ASSERT_EQ(lines.size(), 5U);
+  // Line 3: a forged signature (one hex digit changed).
+  auto forged = *ParseJson(lines[2]);
+  std::string sig = forged["signatures"][0]["signature"];
+  sig[0] = sig[0] == '0' ? '1' : '0';
+  forged["signatures"][0]["signature"] = sig;
+  lines[2] = forged.dump();
+  const auto file = dir / "claims.jsonl";
+  {
+    std::ofstream out(file);
+    for (const auto& l : lines) out << l << "\n";
+  }
+
+  const std::string db = (dir / "db").string();
+  Output stopped = RunStemedb("import --db " + db + " " + file.string());
+  EXPECT_EQ(stopped.exit_code, 1);
+  EXPECT_NE(stopped.err.find(file.string() + ":3"), std::string::npos) << stopped.err;
+  EXPECT_NE(stopped.err.find("does not verify"), std::string::npos) << stopped.err;
+  EXPECT_EQ(RunStemedb("get --db " + db + " " + ids[0]).exit_code, 0);
+  EXPECT_EQ(RunStemedb("get --db " + db + " " + ids[1]).exit_code, 0);
+  EXPECT_EQ(RunStemedb("get --db " + db + " " + ids[2]).exit_code, 3);
+  EXPECT_EQ(RunStemedb("get --db " + db + " " + ids[3]).exit_code, 3);  // after the bad line: not written
+
+  Output skipped = RunStemedb("import --db " + db + " --skip-invalid " + file.string());
+  EXPECT_EQ(skipped.exit_code, 0) << skipped.err;
+  EXPECT_NE(skipped.err.find("2 already stored"), std::string::npos) << skipped.err;
+  EXPECT_NE(skipped.err.find("1 skipped"), std::string::npos) << skipped.err;
+  EXPECT_EQ(RunStemedb("get --db " + db + " " + ids[3]).exit_code, 0);
+  EXPECT_EQ(RunStemedb("get --db " + db + " " + ids[4]).exit_code, 0);
+  EXPECT_EQ(RunStemedb("get --db " + db + " " + ids[2]).exit_code, 3);
+
+  // Unsigned claims need a key.
+  const auto unsigned_file = dir / "unsigned.jsonl";
+  std::ofstream(unsigned_file) << R"({"subject":"t","predicate":"q","object":{"bool":true},"evidence":"memo"})"
+                               << "\n";
+  Output no_key = RunStemedb("import --db " + db + " " + unsigned_file.string());
+  EXPECT_EQ(no_key.exit_code, 1);
+  EXPECT_NE(no_key.err.find("needs --key"), std::string::npos) << no_key.err;
+  Output with_key = RunStemedb("import --db " + db + " --key " + key + " " + unsigned_file.string());
+  EXPECT_EQ(with_key.exit_code, 0) << with_key.err;
+  EXPECT_NE(RunStemedb("query --db " + db + " --subject t --predicate q").out.find("bool:true"), std::string::npos);
+  EXPECT_NE(RunStemedb("import --db " + db + " /no/such/file").exit_code, 0);
+}
+
 TEST(Cli, UsageErrorsAreNonZero) {
   EXPECT_NE(RunStemedb("").exit_code, 0);
   EXPECT_NE(RunStemedb("no-such-command").exit_code, 0);
