@@ -341,11 +341,6 @@ Result<SignedAssertion> SignedClaimView::Verify() const {
 
 Assertion SignedClaimView::ToOwnedAssertion() const { return ReadClaim(impl_->root.getClaim()); }
 
-SignedAssertion SignedClaimView::ToOwned() const {
-  SignedAssertion out{ReadClaim(impl_->root.getClaim()), ComputeId(), {}};
-  for (auto sig : impl_->root.getSignatures()) out.signatures.push_back(ReadSignature(sig));
-  return out;
-}
 
 Result<SignedAssertion> DecodeRecord(std::span<const std::uint8_t> bytes, const DecodeLimits& limits) {
   AlignedBytes copy;

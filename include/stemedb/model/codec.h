@@ -93,8 +93,6 @@ class SignedClaimView {
   SignatureEntry signature(std::size_t i) const;
   // The ID, recomputed from the claim's bytes (one canonicalization and one BLAKE3).
   AssertionId ComputeId() const;
-  // An owned copy with the recomputed ID. Trusts that the record is exact (see Verify).
-  SignedAssertion ToOwned() const;
   // The claim alone, owned, without recomputing the ID: for records verified when they were
   // stored, read back under an ID the caller already has (an index key).
   Assertion ToOwnedAssertion() const;
