@@ -341,7 +341,6 @@ Result<SignedAssertion> SignedClaimView::Verify() const {
 
 Assertion SignedClaimView::ToOwnedAssertion() const { return ReadClaim(impl_->root.getClaim()); }
 
-
 Result<SignedAssertion> DecodeRecord(std::span<const std::uint8_t> bytes, const DecodeLimits& limits) {
   AlignedBytes copy;
   bytes = AlignedOrCopy(bytes, copy);
