@@ -155,14 +155,7 @@ Result<lens::LensOptions> OptionsFromFlags(const QueryFlags& f, std::optional<le
     options.weights = &*table;
   }
   if (!f.as_of.empty()) {
-    // A log position (digits) or an RFC 3339 time.
-    if (f.as_of.find_first_not_of("0123456789") == std::string::npos) {
-      options.as_of_position = std::stoull(f.as_of);
-    } else {
-      auto t = Timestamp::FromRfc3339(f.as_of);
-      if (!t.ok()) return std::move(t).status().with_context("--as-of (a log position or an RFC 3339 time)");
-      options.as_of_time = *t;
-    }
+    STEMEDB_RETURN_IF_ERROR(lens::ParseAsOf(f.as_of, options).with_context("--as-of"));
   }
   return options;
 }

@@ -15,6 +15,7 @@
 #include "cli_common.h"
 #include "db_commands.h"
 #include "import_command.h"
+#include "serve_command.h"
 #include "stemedb/db/database.h"
 #include "stemedb/model/codec.h"
 #include "stemedb/model/json.h"
@@ -238,6 +239,7 @@ int main(int argc, char** argv) {
   std::function<int()> run;
   AddDatabaseCommands(app, run);
   AddImportCommand(app, run);
+  AddServeCommand(app, run);
 
   CLI11_PARSE(app, argc, argv);
   if (verbose) spdlog::set_level(spdlog::level::info);

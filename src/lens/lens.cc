@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <charconv>
 #include <cmath>
 #include <cstring>
 #include <numeric>
@@ -27,6 +28,26 @@ Result<LensKind> ParseLensKind(std::string_view name) {
   if (name == "authority") return LensKind::kAuthority;
   return Status::InvalidArgument(fmt::format("unknown lens '{}' (expected consensus, recency or authority)", name))
       .with_field("lens");
+}
+
+Status ParseAsOf(std::string_view text, LensOptions& options) {
+  if (!text.empty() && text.find_first_not_of("0123456789") == std::string_view::npos) {
+    std::uint64_t position = 0;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), position);
+    if (error != std::errc() || end != text.data() + text.size()) {
+      return Status::InvalidArgument(fmt::format("log position {} is out of range", text)).with_field("as_of");
+    }
+    options.as_of_position = position;
+    options.as_of_time.reset();
+    return Status::Ok();
+  }
+  auto time = Timestamp::FromRfc3339(text);
+  if (!time.ok()) {
+    return std::move(time).status().with_context("as_of (a log position or an RFC 3339 time)").with_field("as_of");
+  }
+  options.as_of_time = *time;
+  options.as_of_position.reset();
+  return Status::Ok();
 }
 
 std::string_view VerdictName(Verdict verdict) noexcept {

@@ -72,10 +72,46 @@ Result<float> ConfidenceFromJson(const json& j) {
 
 }  // namespace
 
+namespace {
+
+// StemeDB's formats nest four levels at most. Refusing deep nesting before parsing bounds the
+// parser's memory and the recursion of code that walks the result, whatever a client sends.
+constexpr int kMaxJsonDepth = 32;
+
+bool NestsTooDeep(std::string_view text) noexcept {
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  for (const char c : text) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxJsonDepth) return true;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
 Result<json> ParseJson(std::string_view text) {
+  if (NestsTooDeep(text)) {
+    return Status::InvalidArgument(fmt::format("malformed JSON: nested deeper than {} levels", kMaxJsonDepth));
+  }
   try {
     return json::parse(text.begin(), text.end());
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
     return Status::InvalidArgument(fmt::format("malformed JSON: {}", e.what()));
   }
 }

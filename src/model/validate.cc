@@ -106,7 +106,11 @@ Status ValidateAssertion(const Assertion& a, const ValidationLimits& limits) {
 }
 
 Status ValidateSignedAssertionExceptSignatures(const SignedAssertion& s, const ValidationLimits& limits) {
-  STEMEDB_RETURN_IF_ERROR(ValidateAssertion(s.assertion, limits));
+  // Fields are named as in the envelope (docs/format.md), where the claim is "assertion".
+  if (Status claim = ValidateAssertion(s.assertion, limits); !claim.ok()) {
+    const std::string field = "assertion." + claim.field();
+    return std::move(claim).with_field(field);
+  }
   STEMEDB_ASSIGN_OR_RETURN(AssertionId id, ComputeAssertionId(s.assertion));
   if (id != s.id) {
     return Invalid("id", fmt::format("is {} but the claim hashes to {}", s.id.ToHex(), id.ToHex()));

@@ -68,6 +68,10 @@ struct LensOptions {
   bool explain = false;
 };
 
+// Sets `as_of` from text: digits are a log position, anything else an RFC 3339 time.
+// Errors: InvalidArgument (field "as_of") when it is neither, or the position overflows.
+Status ParseAsOf(std::string_view text, LensOptions& options);
+
 // Why a candidate won or lost.
 enum class Verdict {
   kWinner,            // backs the resolved value

@@ -18,7 +18,8 @@
 
 namespace stemedb {
 
-// Parses JSON text. Errors: InvalidArgument with the parser's position and reason.
+// Parses JSON text. Errors: InvalidArgument with the parser's position and reason, or when arrays
+// and objects nest deeper than 32 levels (no StemeDB format needs more than four).
 Result<nlohmann::json> ParseJson(std::string_view text);
 
 // {"entity": "Tesla_Inc"}, {"text": "hi", "lang": "en"}, {"integer": 5}, {"number": 96.7},

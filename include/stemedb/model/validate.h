@@ -30,7 +30,8 @@ Status ValidateAssertion(const Assertion& assertion, const ValidationLimits& lim
 
 // Checks everything ValidateAssertion does, then that `id` is the claim's ID, that there is at
 // least one and at most max_signatures signatures, that no agent signs twice, that every
-// signed_at is in range, and that every signature verifies.
+// signed_at is in range, and that every signature verifies. Fields are named as in the envelope:
+// "assertion.subject", "id", "signatures[1].signature".
 Status ValidateSignedAssertion(const SignedAssertion& signed_assertion, const ValidationLimits& limits = {});
 
 // Everything ValidateSignedAssertion checks except the Ed25519 verification itself, for callers

@@ -1,0 +1,127 @@
+#include "serve_command.h"
+
+#include <fmt/format.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <charconv>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <thread>
+
+#include "cli_common.h"
+#include "stemedb/db/database.h"
+#include "stemedb/model/json.h"
+#include "stemedb/server/server.h"
+
+namespace stemedb::cli {
+namespace {
+
+struct ServeFlags {
+  std::string db;
+  std::string listen = "127.0.0.1:7878";
+  std::string authority;
+  std::size_t threads = 64;
+  std::size_t max_body_bytes = 64U << 20;
+};
+
+// "HOST:PORT" (PORT 0: any free port).
+Result<std::pair<std::string, int>> ParseListen(const std::string& listen) {
+  const auto colon = listen.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    return Status::InvalidArgument(fmt::format("--listen '{}': expected HOST:PORT", listen));
+  }
+  int port = -1;
+  const char* begin = listen.data() + colon + 1;
+  const char* end = listen.data() + listen.size();
+  const auto [last, error] = std::from_chars(begin, end, port);
+  if (error != std::errc() || last != end || port < 0 || port > 65535) {
+    return Status::InvalidArgument(fmt::format("--listen '{}': the port must be in [0, 65535]", listen));
+  }
+  return std::make_pair(listen.substr(0, colon), port);
+}
+
+Result<lens::AuthorityTable> ReadAuthority(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Status::NotFound(fmt::format("cannot read {}", path));
+  std::stringstream text;
+  text << in.rdbuf();
+  STEMEDB_ASSIGN_OR_RETURN(nlohmann::json json, ParseJson(text.str()));
+  return lens::AuthorityTable::FromJson(json);
+}
+
+int Serve(const ServeFlags& f) {
+  auto listen = ParseListen(f.listen);
+  if (!listen.ok()) return Fail(listen.status());
+  server::ServerOptions options;
+  options.host = listen->first;
+  options.port = listen->second;
+  options.threads = f.threads;
+  options.max_body_bytes = f.max_body_bytes;
+  if (!f.authority.empty()) {
+    auto table = ReadAuthority(f.authority);
+    if (!table.ok()) return Fail(std::move(table).status().with_context("--authority " + f.authority));
+    options.api.authority = std::move(*table);
+  }
+
+  // SIGTERM and SIGINT are taken by one thread with sigwait, so they must be blocked in every
+  // thread, including those the database and server start: block them before any exists.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto database = db::Database::Open(f.db);
+  if (!database.ok()) return Fail(database.status());
+  auto http = server::HttpServer::Bind(**database, std::move(options));
+  if (!http.ok()) return Fail(http.status());
+
+  std::atomic<bool> done{false};
+  std::thread signal_waiter([&] {
+    const timespec poll_interval{0, 200'000'000};
+    while (!done) {
+      const int sig = sigtimedwait(&signals, nullptr, &poll_interval);
+      if (sig == SIGTERM || sig == SIGINT) {
+        spdlog::warn("signal {}: finishing requests in flight, then stopping", sig);
+        (*http)->Stop();
+        return;
+      }
+    }
+  });
+
+  // The first line on stdout says where to connect (tests read the port from it).
+  std::printf("stemedb: serving %s on http://%s:%d\n", f.db.c_str(), listen->first.c_str(), (*http)->port());
+  std::fflush(stdout);
+  spdlog::info("serving {} on {}:{}", f.db, listen->first, (*http)->port());
+
+  Status served = (*http)->Serve();
+  done = true;
+  signal_waiter.join();
+  http->reset();
+  // Every acknowledged write is already durable; closing stops the ingestor cleanly.
+  Status closed = (*database)->Close();
+  if (!served.ok()) return Fail(served);
+  if (!closed.ok()) return Fail(closed);
+  std::fprintf(stderr, "stemedb: stopped\n");
+  return 0;
+}
+
+}  // namespace
+
+void AddServeCommand(CLI::App& app, std::function<int()>& run) {
+  auto flags = std::make_shared<ServeFlags>();
+  auto* cmd = app.add_subcommand("serve", "serve the HTTP API (docs/api.md) until SIGTERM or SIGINT");
+  cmd->add_option("--db", flags->db, "database directory")->required();
+  cmd->add_option("--listen", flags->listen, "HOST:PORT to listen on (port 0: any free port)")->capture_default_str();
+  cmd->add_option("--authority", flags->authority, "authority table (JSON) for the consensus and authority lenses");
+  cmd->add_option("--threads", flags->threads, "worker threads")->capture_default_str()->check(CLI::Range(1, 4096));
+  cmd->add_option("--max-body-bytes", flags->max_body_bytes, "largest request body accepted")->capture_default_str();
+  cmd->callback([&run, flags] { run = [flags] { return Serve(*flags); }; });
+}
+
+}  // namespace stemedb::cli
