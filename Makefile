@@ -4,6 +4,7 @@ BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 BUILD_TYPE ?= RelWithDebInfo
 DATA_DIR ?= ./data
+PORT ?= 7878
 # CI builds treat warnings as errors.
 ifdef CI
 WERROR := ON
@@ -28,9 +29,9 @@ build: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
 
 # The demo: creates a database in $(DATA_DIR), signs conflicting claims from several agents,
-# stores them durably and prints them back.
+# stores them durably, prints them back, then serves them over HTTP on $(PORT) until Ctrl-C.
 run: build
-	@./scripts/demo.sh $(BUILD_DIR)/stemedb $(DATA_DIR)
+	@./scripts/demo.sh $(BUILD_DIR)/stemedb $(DATA_DIR) $(PORT)
 
 test: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600

@@ -187,24 +187,6 @@ int Demo(const std::filesystem::path& db) {
       "\nEvery claim above was verified (Ed25519) before it was written, appended to the write-ahead\n"
       "log and fsynced, then indexed from the log; its ID is the BLAKE3 hash of its canonical\n"
       "encoding. The claims conflict on purpose: resolving them is the job of StemeDB's lenses.\n\n");
-  const std::string bin = "build/stemedb";
-  const std::string where = db.string();
-  fmt::print("Resolve the revenue conflict three ways, and see why:\n");
-  fmt::print(
-      "  {} query --db {} --subject Tesla_Inc --predicate revenue_2023_usd_billions --lens consensus --explain\n", bin,
-      where);
-  fmt::print("  {} query --db {} --subject Tesla_Inc --predicate revenue_2023_usd_billions --lens recency\n", bin,
-             where);
-  fmt::print(
-      "  {} query --db {} --subject Tesla_Inc --predicate revenue_2023_usd_billions --lens authority "
-      "--authority {}\n",
-      bin, where, (db / "authority.json").string());
-  fmt::print("  {} card --db {} --subject Tesla_Inc        # every predicate at once\n", bin, where);
-  fmt::print("  {} conflicts --db {}\n", bin, where);
-  fmt::print(
-      "Store a claim of your own:\n  {} assert --db {} --key {} --subject Tesla_Inc --predicate ceo "
-      "--entity Elon_Musk --confidence 0.8 --evidence 'press release'\n",
-      bin, where, (db / "keys" / "llm-agent.key").string());
   return 0;
 }
 

@@ -27,6 +27,7 @@ struct ServeFlags {
   std::string authority;
   std::size_t threads = 64;
   std::size_t max_body_bytes = 64U << 20;
+  unsigned read_timeout_seconds = 10;
 };
 
 // "HOST:PORT" (PORT 0: any free port).
@@ -62,6 +63,7 @@ int Serve(const ServeFlags& f) {
   options.port = listen->second;
   options.threads = f.threads;
   options.max_body_bytes = f.max_body_bytes;
+  options.read_timeout = std::chrono::seconds(f.read_timeout_seconds);
   if (!f.authority.empty()) {
     auto table = ReadAuthority(f.authority);
     if (!table.ok()) return Fail(std::move(table).status().with_context("--authority " + f.authority));
@@ -121,6 +123,10 @@ void AddServeCommand(CLI::App& app, std::function<int()>& run) {
   cmd->add_option("--authority", flags->authority, "authority table (JSON) for the consensus and authority lenses");
   cmd->add_option("--threads", flags->threads, "worker threads")->capture_default_str()->check(CLI::Range(1, 4096));
   cmd->add_option("--max-body-bytes", flags->max_body_bytes, "largest request body accepted")->capture_default_str();
+  cmd->add_option("--read-timeout", flags->read_timeout_seconds,
+                  "seconds a client may take to send a request before it is dropped")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 3600));
   cmd->callback([&run, flags] { run = [flags] { return Serve(*flags); }; });
 }
 

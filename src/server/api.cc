@@ -6,8 +6,8 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
-#include <mutex>
 #include <cmath>
+#include <mutex>
 #include <span>
 #include <string_view>
 #include <utility>
@@ -132,7 +132,8 @@ class Params {
 constexpr std::array<std::string_view, 7> kLensParams = {
     "lens", "explain", "as_of", "min_confidence", "include_superseded", "tolerance", "must_see"};
 constexpr std::array<std::string_view, 9> kResolveParams = {
-    "subject", "predicate", "lens", "explain", "as_of", "min_confidence", "include_superseded", "tolerance", "must_see"};
+    "subject",        "predicate",          "lens",      "explain", "as_of",
+    "min_confidence", "include_superseded", "tolerance", "must_see"};
 constexpr std::array<std::string_view, 1> kReadParams = {"must_see"};
 constexpr std::array<std::string_view, 2> kConflictsParams = {"limit", "must_see"};
 
@@ -172,8 +173,8 @@ Result<LensQuery> LensQueryFrom(const Params& p, const std::optional<lens::Autho
 // Parses a request body as JSON: 415 unless the content type says JSON, 400 when malformed.
 Result<json> JsonBody(const HttpRequest& request, HttpResponse& error) {
   if (!IsJsonContentType(request.content_type)) {
-    auto s = Status::InvalidArgument(
-        fmt::format("Content-Type must be application/json, not '{}'", request.content_type));
+    auto s =
+        Status::InvalidArgument(fmt::format("Content-Type must be application/json, not '{}'", request.content_type));
     error = ErrorResponse(415, s);
     return s;
   }
@@ -244,8 +245,8 @@ struct Api::Impl {
     if (!must_see) return std::nullopt;
     const auto durable = database.stats().durable_position;
     if (*must_see > durable) {
-      return ErrorResponse(422, Status::InvalidArgument(fmt::format(
-                                    "must_see {} is beyond the durable log position {}", *must_see, durable))
+      return ErrorResponse(422, Status::InvalidArgument(fmt::format("must_see {} is beyond the durable log position {}",
+                                                                    *must_see, durable))
                                     .with_field("must_see"));
     }
     Status waited = database.WaitForApplied(*must_see, options.must_see_timeout);
@@ -307,8 +308,8 @@ HttpResponse Api::Impl::Route(const HttpRequest& request, std::string& route) {
   auto route_is = [&](std::string_view name, std::string_view method) -> std::optional<HttpResponse> {
     route = std::string(name);
     if (request.method == method || (method == "GET" && request.method == "HEAD")) return std::nullopt;
-    return ErrorResponse(405, Status::InvalidArgument(fmt::format("{} does not accept {}; use {}", request.path,
-                                                                  request.method, method)));
+    return ErrorResponse(405, Status::InvalidArgument(
+                                  fmt::format("{} does not accept {}; use {}", request.path, request.method, method)));
   };
   const std::string_view resource = s.size() >= 2 && s[0] == "v1" ? s[1] : std::string_view();
   constexpr std::string_view kEntities = "/v1/entities/";
@@ -378,8 +379,8 @@ std::string Api::Impl::MetricsText() {
   {
     std::lock_guard lock(metrics_mu);
     for (const auto& [key, count] : request_counts) {
-      append(fmt::format("stemedb_http_requests_total{{route=\"{}\",status=\"{}\"}} {}\n", key.first, key.second,
-                         count));
+      append(
+          fmt::format("stemedb_http_requests_total{{route=\"{}\",status=\"{}\"}} {}\n", key.first, key.second, count));
     }
     append("# HELP stemedb_http_request_duration_seconds Time to answer a request, by route.\n");
     append("# TYPE stemedb_http_request_duration_seconds histogram\n");
@@ -388,8 +389,8 @@ std::string Api::Impl::MetricsText() {
         append(fmt::format("stemedb_http_request_duration_seconds_bucket{{route=\"{}\",le=\"{}\"}} {}\n", name,
                            kLatencyBuckets[i], l.buckets[i]));
       }
-      append(fmt::format("stemedb_http_request_duration_seconds_bucket{{route=\"{}\",le=\"+Inf\"}} {}\n", name,
-                         l.count));
+      append(
+          fmt::format("stemedb_http_request_duration_seconds_bucket{{route=\"{}\",le=\"+Inf\"}} {}\n", name, l.count));
       append(fmt::format("stemedb_http_request_duration_seconds_sum{{route=\"{}\"}} {}\n", name, l.sum));
       append(fmt::format("stemedb_http_request_duration_seconds_count{{route=\"{}\"}} {}\n", name, l.count));
     }
@@ -500,7 +501,8 @@ HttpResponse Api::Impl::PostSignatures(const HttpRequest& request, std::string_v
   auto body = JsonBody(request, error);
   if (!body.ok()) return error;
   if (!body->is_object() || !body->contains("signatures") || body->size() != 1) {
-    return ErrorResponse(422, Status::InvalidArgument("the body must be {\"signatures\": [...]}").with_field("signatures"));
+    return ErrorResponse(422,
+                         Status::InvalidArgument("the body must be {\"signatures\": [...]}").with_field("signatures"));
   }
   auto stored = database.Get(*id);
   if (stored.ok() && !*stored) {
@@ -520,9 +522,8 @@ HttpResponse Api::Impl::PostSignatures(const HttpRequest& request, std::string_v
   auto result = database.Submit(parsed->signed_assertion);
   if (!result.ok()) return Failure(result.status());
   const wal::LogPosition position = result->position != 0 ? result->position : database.stats().durable_position;
-  return JsonResponse(result->new_signatures > 0 ? 201 : 200, {{"id", result->id.ToHex()},
-                                                               {"new_signatures", result->new_signatures},
-                                                               {"position", position}});
+  return JsonResponse(result->new_signatures > 0 ? 201 : 200,
+                      {{"id", result->id.ToHex()}, {"new_signatures", result->new_signatures}, {"position", position}});
 }
 
 HttpResponse Api::Impl::PostEvidence(const HttpRequest& request) {
@@ -586,7 +587,8 @@ HttpResponse Api::Impl::Entity(const HttpRequest& request, std::string subject) 
     return ErrorResponse(404, Status::NotFound(fmt::format("nothing known about {}", subject)));
   }
   json predicates = json::object();
-  for (const auto& p : *card) predicates[p.predicate.str()] = lens::ResolutionToJson(p.resolution, query->options.explain);
+  for (const auto& p : *card)
+    predicates[p.predicate.str()] = lens::ResolutionToJson(p.resolution, query->options.explain);
   return JsonResponse(200, {{"subject", subject},
                             {"lens", std::string(lens::LensKindName(query->kind))},
                             {"predicates", std::move(predicates)}});

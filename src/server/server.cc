@@ -85,10 +85,10 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Bind(db::Database& database, Ser
   http.set_error_handler([self](const httplib::Request&, httplib::Response& res) {
     if (!res.body.empty()) return;
     self->api.CountRejected(res.status);
-    const Status status = res.status == 413
-                              ? Status::ResourceExhausted(fmt::format("the request body exceeds {} bytes",
-                                                                      self->options.max_body_bytes))
-                              : Status::InvalidArgument(fmt::format("HTTP {}: {}", res.status, ReasonPhrase(res.status)));
+    const Status status =
+        res.status == 413
+            ? Status::ResourceExhausted(fmt::format("the request body exceeds {} bytes", self->options.max_body_bytes))
+            : Status::InvalidArgument(fmt::format("HTTP {}: {}", res.status, ReasonPhrase(res.status)));
     HttpResponse r = ErrorResponse(res.status, status);
     res.set_content(std::move(r.body), r.content_type.c_str());
   });
@@ -100,13 +100,12 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Bind(db::Database& database, Ser
     spdlog::debug("{} {} -> {}", req.method, req.path, res.status);
   });
 
-  const int port = self->options.port == 0 ? http.bind_to_any_port(self->options.host)
-                                           : (http.bind_to_port(self->options.host, self->options.port)
-                                                  ? self->options.port
-                                                  : -1);
+  const int port = self->options.port == 0
+                       ? http.bind_to_any_port(self->options.host)
+                       : (http.bind_to_port(self->options.host, self->options.port) ? self->options.port : -1);
   if (port < 0) {
-    return Status::IoError(fmt::format("cannot listen on {}:{} (in use, or not a local address?)",
-                                       self->options.host, self->options.port));
+    return Status::IoError(fmt::format("cannot listen on {}:{} (in use, or not a local address?)", self->options.host,
+                                       self->options.port));
   }
   self->port = port;
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));

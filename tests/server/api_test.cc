@@ -173,9 +173,12 @@ TEST_F(ApiTest, HostileEnvelopesAreRefusedWithTheFieldNamed) {
   evidence["evidence"] = "not the evidence that was hashed";
 
   const std::vector<std::pair<json, std::string>> cases = {
-      {impostor, "signatures[0].signature"}, {replayed, "signatures[0].signature"},
-      {unsigned_envelope, "signatures"},     {confidence, "assertion.confidence"},
-      {huge_subject, "assertion.subject"},          {wrong_id, "id"},
+      {impostor, "signatures[0].signature"},
+      {replayed, "signatures[0].signature"},
+      {unsigned_envelope, "signatures"},
+      {confidence, "assertion.confidence"},
+      {huge_subject, "assertion.subject"},
+      {wrong_id, "id"},
       {evidence, "evidence"},
   };
   for (const auto& [envelope, field] : cases) {
@@ -310,10 +313,10 @@ TEST_F(ApiTest, CoSignaturesAccumulate) {
   HttpResponse forged =
       Call("POST", path, json({{"signatures", EnvelopeToJson(SignedFor(12, {3}))["signatures"]}}).dump());
   EXPECT_EQ(forged.status, 422) << forged.body;
-  EXPECT_EQ(Call("POST", "/v1/assertions/" + SignedFor(13).id.ToHex() + "/signatures",
-                 json({{"signatures", second}}).dump())
-                .status,
-            404);
+  EXPECT_EQ(
+      Call("POST", "/v1/assertions/" + SignedFor(13).id.ToHex() + "/signatures", json({{"signatures", second}}).dump())
+          .status,
+      404);
   EXPECT_EQ(Call("POST", path, "{\"sigs\": []}").status, 422);
   EXPECT_EQ(Durable(), before);
 
@@ -340,8 +343,8 @@ TEST_F(ApiTest, EvidenceIsStoredByHash) {
   const KeyPair* keys[] = {&key};
   HttpResponse posted = Post(EnvelopeToJson(SignAssertion(a, keys, Timestamp(5)).value(), "the filing, page 3"));
   ASSERT_EQ(posted.status, 201) << posted.body;
-  HttpResponse text = Call("GET", "/v1/evidence/" + a.source_hash.ToHex() + "?must_see=" +
-                                      std::to_string(Body(posted)["position"].get<std::uint64_t>()));
+  HttpResponse text = Call("GET", "/v1/evidence/" + a.source_hash.ToHex() +
+                                      "?must_see=" + std::to_string(Body(posted)["position"].get<std::uint64_t>()));
   EXPECT_EQ(text.body, "the filing, page 3");
 }
 
@@ -373,11 +376,11 @@ TEST_F(ApiTest, HealthStatsAndMetrics) {
   EXPECT_EQ(Call("GET", "/v1/stats").status, 200);
   HttpResponse metrics = Call("GET", "/metrics");
   EXPECT_EQ(metrics.content_type, "text/plain; version=0.0.4");
-  for (const std::string& expected : std::vector<std::string>{
-           "stemedb_http_requests_total{route=\"/v1/assertions\",status=\"201\"} 1",
-        "stemedb_http_requests_total{route=\"/v1/assertions\",status=\"400\"} 1",
-        "stemedb_http_request_duration_seconds_count{route=\"/v1/assertions\"} 2",
-        "stemedb_wal_durable_position " + std::to_string(Durable()), "stemedb_ingest_lag "}) {
+  for (const std::string& expected :
+       std::vector<std::string>{"stemedb_http_requests_total{route=\"/v1/assertions\",status=\"201\"} 1",
+                                "stemedb_http_requests_total{route=\"/v1/assertions\",status=\"400\"} 1",
+                                "stemedb_http_request_duration_seconds_count{route=\"/v1/assertions\"} 2",
+                                "stemedb_wal_durable_position " + std::to_string(Durable()), "stemedb_ingest_lag "}) {
     EXPECT_NE(metrics.body.find(expected), std::string::npos) << expected << "\n" << metrics.body;
   }
 }
