@@ -424,3 +424,98 @@ DatabaseStats Database::stats() {
 }
 
 }  // namespace stemedb::db
+
+namespace stemedb::db {
+namespace {
+
+std::string Printable(std::string_view key) {
+  // Keys mix text and raw bytes: show the family letter, then hex.
+  const std::string_view family = key.substr(0, std::min<std::size_t>(2, key.size()));
+  std::string hex;
+  for (const char c : key.substr(family.size())) hex += fmt::format("{:02x}", static_cast<unsigned char>(c));
+  return fmt::format("{}{}", family, hex);
+}
+
+}  // namespace
+
+Result<Database::VerifyReport> Database::Verify(
+    const std::filesystem::path& scratch_dir, const std::function<void(wal::LogPosition, wal::LogPosition)>& progress) {
+  VerifyReport report;
+  const wal::LogPosition log_end = impl_->wal->durable_position();
+  report.log_end = log_end;
+  // The live indexes must have caught up with the log before they can be compared with a rebuild.
+  STEMEDB_RETURN_IF_ERROR(WaitForApplied(log_end, std::chrono::minutes(10)).with_context("verify: catch up"));
+
+  std::error_code ec;
+  std::filesystem::remove_all(scratch_dir, ec);
+  struct RemoveScratch {
+    std::filesystem::path dir;
+    ~RemoveScratch() {
+      std::error_code ignored;
+      std::filesystem::remove_all(dir, ignored);
+    }
+  } remove_scratch{scratch_dir};
+  STEMEDB_ASSIGN_OR_RETURN(auto rebuilt, storage::OpenRocksStore(scratch_dir, impl_->options.kv));
+  {
+    // Nothing is trusted: verified = nullptr makes the rebuild check every signature.
+    ingest::IngestorOptions options = impl_->options.ingest;
+    options.verified = nullptr;
+    STEMEDB_ASSIGN_OR_RETURN(auto ingestor, ingest::Ingestor::Start(*impl_->wal, *rebuilt, options));
+    for (;;) {
+      Status done = ingestor->WaitForApplied(log_end, std::chrono::milliseconds(500));
+      if (progress) progress(ingestor->applied_position(), log_end);
+      if (done.ok()) break;
+      if (done.code() != StatusCode::kUnavailable) return std::move(done).with_context("verify: rebuild from the WAL");
+      if (Status failed = ingestor->stats().error; !failed.ok()) {
+        return std::move(failed).with_context("verify: rebuild from the WAL");
+      }
+    }
+    ingestor->Stop();
+    const auto stats = ingestor->stats();
+    report.records = stats.records_applied + stats.records_rejected;
+    report.assertions = stats.assertions_added;
+    report.signatures_verified = stats.signatures_verified;
+    report.evidence_blobs = stats.evidence_added;
+  }
+  if (impl_->wal->durable_position() != log_end) {
+    return Status::FailedPrecondition("verify: the log grew during the check; run it without writers");
+  }
+
+  for (auto it = rebuilt->ScanPrefix(keys::Rejected(0).substr(0, 2)); it->Valid(); it->Next()) {
+    report.rejected.push_back(
+        fmt::format("position {}: {}", keys::DecodeU64(it->key().substr(2)),
+                    std::string_view(reinterpret_cast<const char*>(it->value().data()), it->value().size())));
+  }
+
+  // Both stores in key order, side by side.
+  auto live = impl_->store->ScanPrefix("");
+  auto fresh = rebuilt->ScanPrefix("");
+  auto mismatch = [&report](std::string what) {
+    if (report.mismatches.size() < 100) report.mismatches.push_back(std::move(what));
+    ++report.mismatch_count;
+  };
+  auto bytes = [](std::span<const std::uint8_t> v) {
+    return std::string_view(reinterpret_cast<const char*>(v.data()), v.size());
+  };
+  while (live->Valid() || fresh->Valid()) {
+    ++report.index_entries;
+    if (!fresh->Valid() || (live->Valid() && live->key() < fresh->key())) {
+      mismatch(fmt::format("{}: in the indexes but not derived from the log", Printable(live->key())));
+      live->Next();
+    } else if (!live->Valid() || fresh->key() < live->key()) {
+      mismatch(fmt::format("{}: derived from the log but missing from the indexes", Printable(fresh->key())));
+      fresh->Next();
+    } else {
+      if (bytes(live->value()) != bytes(fresh->value())) {
+        mismatch(fmt::format("{}: value differs from the one derived from the log", Printable(live->key())));
+      }
+      live->Next();
+      fresh->Next();
+    }
+  }
+  STEMEDB_RETURN_IF_ERROR(live->status().with_context("verify: read the indexes"));
+  STEMEDB_RETURN_IF_ERROR(fresh->status().with_context("verify: read the rebuilt indexes"));
+  return report;
+}
+
+}  // namespace stemedb::db

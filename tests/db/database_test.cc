@@ -385,3 +385,64 @@ TEST(Database, ConcurrentSubmittersAndReaders) {
 
 }  // namespace
 }  // namespace stemedb::db
+
+namespace stemedb::db {
+namespace {
+
+TEST(DatabaseVerify, CleanDatabaseIsClean) {
+  TempDir dir;
+  auto db = OpenOrDie(dir / "db");
+  for (std::uint64_t k = 0; k < 50; ++k) SubmitOrDie(*db, SignedFor(k, {1, 2}), fmt::format("evidence {}", k));
+  SubmitOrDie(*db, SignedFor(3, {3}));  // a co-signature
+  std::vector<wal::LogPosition> seen;
+  auto report = db->Verify(dir / "scratch", [&seen](wal::LogPosition done, wal::LogPosition) { seen.push_back(done); });
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_TRUE(report->clean());
+  EXPECT_EQ(report->assertions, 50U);
+  EXPECT_EQ(report->signatures_verified, 101U);  // every signature, none trusted
+  EXPECT_EQ(report->evidence_blobs, 50U);
+  EXPECT_EQ(report->records, report->log_end);
+  EXPECT_GT(report->index_entries, 50U * 6);
+  EXPECT_FALSE(seen.empty());
+  EXPECT_FALSE(std::filesystem::exists(dir / "scratch"));
+}
+
+TEST(DatabaseVerify, FindsIndexEntriesThatTheLogDoesNotExplain) {
+  TempDir dir;
+  auto db = OpenOrDie(dir / "db");
+  for (std::uint64_t k = 0; k < 10; ++k) SubmitOrDie(*db, SignedFor(k));
+  // Damage the indexes behind the database's back: one entry changed, one invented.
+  storage::WriteBatch damage;
+  const SignedAssertion s = SignedFor(4);
+  damage.Put(keys::Signature(s.id, s.signatures[0].agent), std::string(80, 'x'));
+  damage.Put(keys::Child(s.id, SignedFor(5).id), std::string_view());
+  ASSERT_TRUE(db->store().Write(damage).ok());
+  auto report = db->Verify(dir / "scratch");
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_FALSE(report->clean());
+  EXPECT_EQ(report->mismatch_count, 2U);
+  ASSERT_EQ(report->mismatches.size(), 2U);
+  EXPECT_NE(report->mismatches[0].find("not derived from the log"), std::string::npos) << report->mismatches[0];
+  EXPECT_NE(report->mismatches[1].find("value differs"), std::string::npos) << report->mismatches[1];
+}
+
+TEST(DatabaseVerify, ReportsRecordsThatFailValidation) {
+  TempDir dir;
+  SignedAssertion forged = SignedFor(11);
+  forged.signatures[0].signature[0] ^= 1;
+  {
+    auto wal = *wal::Wal::Open(dir / "db" / "wal");
+    ASSERT_TRUE(wal->Append(wal::RecordType::kAssertion, EncodeRecord(forged)->bytes()).ok());
+    ASSERT_TRUE(wal->Append(wal::RecordType::kAssertion, EncodeRecord(SignedFor(12))->bytes()).ok());
+  }
+  auto db = OpenOrDie(dir / "db");
+  auto report = db->Verify(dir / "scratch");
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  ASSERT_EQ(report->rejected.size(), 1U);
+  EXPECT_NE(report->rejected[0].find("position 1: "), std::string::npos) << report->rejected[0];
+  EXPECT_NE(report->rejected[0].find("does not verify"), std::string::npos) << report->rejected[0];
+  EXPECT_EQ(report->mismatch_count, 0U);
+}
+
+}  // namespace
+}  // namespace stemedb::db

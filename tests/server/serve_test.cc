@@ -83,7 +83,8 @@ class RawConnection {
     std::string out;
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0) break;
       pollfd p{fd_, POLLIN, 0};
       if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
@@ -192,7 +193,8 @@ TEST(Serve, RefusesWhatItCannotServeAndKeepsServing) {
   {  // A slow client: headers promise a body that never comes. Others are served meanwhile, and
      // the slow connection is dropped after the read timeout.
     RawConnection slow(server.port());
-    slow.Send("POST /v1/assertions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{");
+    slow.Send(
+        "POST /v1/assertions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{");
     ExpectHealthy(server);
     bool closed = false;
     const auto start = std::chrono::steady_clock::now();
