@@ -14,6 +14,7 @@
 #include "stemedb/model/key_file.h"
 #include "stemedb/model/signing.h"
 #include "stemedb/model/validate.h"
+#include "stemedb/rdf/rdf.h"
 
 namespace stemedb::cli {
 namespace {
@@ -25,6 +26,7 @@ struct ImportFlags {
   std::vector<std::string> keys;
   bool skip_invalid = false;
   std::size_t batch = 1000;
+  float confidence = 1.0F;
 };
 
 struct Counts {
@@ -45,9 +47,26 @@ class Importer {
   }
 
   // Returns false when the import must stop (the error was reported).
-  bool Line(const std::string& where, const std::string& line) {
+  bool Line(const std::string& where, const std::string& line) { return Add(where, Parse(line)); }
+
+  // An RDF statement becomes a claim signed here; an N-Quads graph name is its evidence.
+  bool Statement(const std::string& where, rdf::Statement&& st) {
+    Assertion a;
+    a.subject = std::move(st.subject);
+    a.predicate = std::move(st.predicate);
+    a.object = std::move(st.object);
+    a.confidence = flags_.confidence;
+    if (st.graph) a.source_hash = Blake3(*st.graph);
+    Result<Envelope> envelope = [&]() -> Result<Envelope> {
+      STEMEDB_RETURN_IF_ERROR(ValidateAssertion(a));
+      STEMEDB_ASSIGN_OR_RETURN(SignedAssertion s, SignAssertion(std::move(a), signers_, signed_at_));
+      return Envelope{std::move(s), std::move(st.graph)};
+    }();
+    return Add(where, std::move(envelope));
+  }
+
+  bool Add(const std::string& where, Result<Envelope> envelope) {
     ++counts_.lines;
-    auto envelope = Parse(line);
     if (!envelope.ok()) {
       if (flags_.skip_invalid) return Skip(where, envelope.status());
       // Lines before this one are stored first; one of them may itself be the first bad line.
@@ -88,6 +107,17 @@ class Importer {
       Skip(where, StripEnvelopeContext(results.status()));
     }
     return true;
+  }
+
+  // Ends the import on an error that is no single claim's (an RDF syntax error): what came
+  // before it is stored first.
+  void Refuse(const std::string& where, Status why) {
+    if (!Flush()) return;
+    if (tty_) std::fprintf(stderr, "\n");
+    Fail(std::move(why).with_context(where));
+    std::fprintf(stderr,
+                 "stemedb: stopped; every statement before the error is stored (a syntax error ends an RDF "
+                 "import, even with --skip-invalid).\n");
   }
 
   int Finish(std::chrono::steady_clock::time_point start) {
@@ -165,11 +195,23 @@ class Importer {
   std::vector<Pending> pending_;
   Counts counts_;
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+  // Every claim signed by one import carries the same signing time.
+  Timestamp signed_at_ = Timestamp::Now();
 };
 
 int Import(const ImportFlags& flags) {
+  std::optional<rdf::Syntax> syntax;
   if (flags.format != "jsonl") {
-    return Fail(Status::InvalidArgument(fmt::format("--format {}: only jsonl is supported so far", flags.format)));
+    auto parsed = rdf::ParseSyntax(flags.format);
+    if (!parsed.ok()) {
+      return Fail(Status::InvalidArgument(
+          fmt::format("--format {}: expected jsonl, ntriples, nquads or turtle", flags.format)));
+    }
+    syntax = *parsed;
+    if (flags.keys.empty()) return Fail(Status::InvalidArgument("RDF is imported as claims signed here: give --key"));
+  }
+  if (!(flags.confidence >= 0.0F && flags.confidence <= 1.0F)) {
+    return Fail(Status::InvalidArgument("--confidence must be in [0, 1]"));
   }
   if (flags.batch == 0) return Fail(Status::InvalidArgument("--batch must be at least 1"));
   std::vector<KeyPair> keys;
@@ -186,6 +228,25 @@ int Import(const ImportFlags& flags) {
   const auto start = std::chrono::steady_clock::now();
   Importer importer(**database, flags, std::move(keys));
   for (const auto& file : flags.files) {
+    if (syntax) {
+      // Statements are handed over as they are parsed; a syntax error ends the import after
+      // everything before it is stored, like a bad JSON line.
+      bool stopped = false;
+      Status read = rdf::ReadFile(file, *syntax, [&](rdf::Statement&& st) {
+        const std::string where = fmt::format("{}:{}", file, st.line);
+        if (!importer.Statement(where, std::move(st))) {
+          stopped = true;
+          return Status::FailedPrecondition("import stopped");  // already reported
+        }
+        return Status::Ok();
+      });
+      if (stopped) return kFailure;
+      if (!read.ok()) {
+        importer.Refuse(file, std::move(read));
+        return kFailure;
+      }
+      continue;
+    }
     std::ifstream in_file;
     if (file != "-") in_file.open(file);
     std::istream& in = file == "-" ? std::cin : in_file;
@@ -203,9 +264,12 @@ int Import(const ImportFlags& flags) {
 
 void AddImportCommand(CLI::App& app, std::function<int()>& run) {
   auto flags = std::make_shared<ImportFlags>();
-  auto* cmd = app.add_subcommand("import", "import JSON lines: signed envelopes, or claims signed with --key");
+  auto* cmd = app.add_subcommand(
+      "import", "import JSON lines (signed envelopes, or claims signed with --key) or RDF (signed with --key)");
   cmd->add_option("--db", flags->db, "database directory")->required();
-  cmd->add_option("--format", flags->format, "jsonl (RDF formats are not supported yet)")->capture_default_str();
+  cmd->add_option("--format", flags->format, "jsonl, ntriples, nquads or turtle")->capture_default_str();
+  cmd->add_option("--confidence", flags->confidence, "RDF: the confidence of every imported claim")
+      ->capture_default_str();
   cmd->add_option("--key", flags->keys, "key file to sign unsigned claims; repeat for co-signers");
   cmd->add_flag("--skip-invalid", flags->skip_invalid, "report bad lines and go on (default: stop at the first)");
   cmd->add_option("--batch", flags->batch, "envelopes per durable batch")->capture_default_str();

@@ -14,6 +14,7 @@
 
 #include "cli_common.h"
 #include "db_commands.h"
+#include "export_command.h"
 #include "import_command.h"
 #include "serve_command.h"
 #include "stemedb/db/database.h"
@@ -221,6 +222,7 @@ int main(int argc, char** argv) {
   std::function<int()> run;
   AddDatabaseCommands(app, run);
   AddImportCommand(app, run);
+  AddExportCommand(app, run);
   AddServeCommand(app, run);
 
   CLI11_PARSE(app, argc, argv);

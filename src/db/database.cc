@@ -383,6 +383,10 @@ Result<std::vector<Database::PredicateResolution>> Database::ResolveSubject(cons
   return out;
 }
 
+Status Database::ForEachAssertion(const std::function<Status(lens::Candidate&&)>& visit) {
+  return impl_->ForEachCandidate("C:", visit);
+}
+
 Result<std::vector<Database::Conflict>> Database::Conflicts(std::size_t limit, const lens::LensOptions& options) {
   std::vector<Conflict> out;
   std::vector<lens::Candidate> group;

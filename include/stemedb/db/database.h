@@ -95,6 +95,9 @@ class Database {
   Result<std::vector<lens::Candidate>> Candidates(const EntityId& subject, const RelationId& predicate);
   // Every assertion about `subject`, ordered by predicate.
   Result<std::vector<lens::Candidate>> BySubject(const EntityId& subject);
+  // Every stored assertion with all its signers, in (subject, predicate, ID) order, read from one
+  // snapshot: what export reads. Stops at the first error `visit` returns, and returns it.
+  Status ForEachAssertion(const std::function<Status(lens::Candidate&&)>& visit);
   // The IDs of the assertions that name `id` as their parent.
   Result<std::vector<AssertionId>> Children(const AssertionId& id);
   // The supersession history of `id`, both directions: `ancestors` is `id` itself, then its parent,
