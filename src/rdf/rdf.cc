@@ -45,9 +45,19 @@ std::optional<double> ParseDouble(std::string_view lexical) {
 }
 
 bool IsIntegerType(std::string_view local) {
-  static constexpr std::array<std::string_view, 13> kTypes = {
-      "integer", "long", "int", "short", "byte", "nonNegativeInteger", "positiveInteger", "nonPositiveInteger",
-      "negativeInteger", "unsignedLong", "unsignedInt", "unsignedShort", "unsignedByte"};
+  static constexpr std::array<std::string_view, 13> kTypes = {"integer",
+                                                              "long",
+                                                              "int",
+                                                              "short",
+                                                              "byte",
+                                                              "nonNegativeInteger",
+                                                              "positiveInteger",
+                                                              "nonPositiveInteger",
+                                                              "negativeInteger",
+                                                              "unsignedLong",
+                                                              "unsignedInt",
+                                                              "unsignedShort",
+                                                              "unsignedByte"};
   return std::find(kTypes.begin(), kTypes.end(), local) != kTypes.end();
 }
 
@@ -191,8 +201,8 @@ class Reader {
                                    : syntax == Syntax::kNQuads ? SERD_NQUADS
                                                                : SERD_TURTLE;
     env_ = serd_env_new(nullptr);
-    reader_ = serd_reader_new(serd_syntax, this, nullptr, &Reader::OnBase, &Reader::OnPrefix, &Reader::OnStatement,
-                              nullptr);
+    reader_ =
+        serd_reader_new(serd_syntax, this, nullptr, &Reader::OnBase, &Reader::OnPrefix, &Reader::OnStatement, nullptr);
     serd_reader_set_strict(reader_, true);
     serd_reader_set_error_sink(reader_, &Reader::OnError, this);
   }
@@ -213,8 +223,8 @@ class Reader {
     const SerdStatus st = serd_reader_read_string(reader_, reinterpret_cast<const std::uint8_t*>(text.c_str()));
     if (!error_.ok()) return error_;
     if (st != SERD_SUCCESS) {
-      return Status::InvalidArgument(fmt::format("line {}: {}", first_line, reinterpret_cast<const char*>(
-                                                                                 serd_strerror(st))));
+      return Status::InvalidArgument(
+          fmt::format("line {}: {}", first_line, reinterpret_cast<const char*>(serd_strerror(st))));
     }
     return Status::Ok();
   }

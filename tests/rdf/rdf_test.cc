@@ -29,12 +29,24 @@ TEST(Rdf, NTriplesMapToEntitiesAndNativeValues) {
       "# a comment\n"
       "<http://ex.org/Tesla> <http://ex.org/ceo> <http://ex.org/Musk> .\n"
       "_:b1 <http://ex.org/name> \"Tesla, Inc.\"@en .\n"
-      "<http://ex.org/Tesla> <http://ex.org/employees> \"140473\"^^<" + xsd + "integer> .\n"
-      "<http://ex.org/Tesla> <http://ex.org/revenue> \"96.77\"^^<" + xsd + "double> .\n"
-      "<http://ex.org/Tesla> <http://ex.org/public> \"true\"^^<" + xsd + "boolean> .\n"
-      "<http://ex.org/Tesla> <http://ex.org/founded> \"2003-07-01T00:00:00Z\"^^<" + xsd + "dateTime> .\n"
-      "<http://ex.org/Tesla> <http://ex.org/local> \"2003-07-01T00:00:00\"^^<" + xsd + "dateTime> .\n"
-      "<http://ex.org/Tesla> <http://ex.org/huge> \"99999999999999999999999\"^^<" + xsd + "integer> .\n"
+      "<http://ex.org/Tesla> <http://ex.org/employees> \"140473\"^^<" +
+      xsd +
+      "integer> .\n"
+      "<http://ex.org/Tesla> <http://ex.org/revenue> \"96.77\"^^<" +
+      xsd +
+      "double> .\n"
+      "<http://ex.org/Tesla> <http://ex.org/public> \"true\"^^<" +
+      xsd +
+      "boolean> .\n"
+      "<http://ex.org/Tesla> <http://ex.org/founded> \"2003-07-01T00:00:00Z\"^^<" +
+      xsd +
+      "dateTime> .\n"
+      "<http://ex.org/Tesla> <http://ex.org/local> \"2003-07-01T00:00:00\"^^<" +
+      xsd +
+      "dateTime> .\n"
+      "<http://ex.org/Tesla> <http://ex.org/huge> \"99999999999999999999999\"^^<" +
+      xsd +
+      "integer> .\n"
       "<http://ex.org/Tesla> <http://ex.org/motto> \"say \\\"hi\\\"\\n\\u00E9\" .\n"
       "<http://ex.org/Tesla> <http://ex.org/shape> \"POINT(1 2)\"^^<http://ex.org/wkt> .\n";
   auto statements = ReadAll(text);
