@@ -15,8 +15,10 @@ CMAKE_FLAGS ?=
 
 CYCLES ?= 1000
 DB_CYCLES ?= 100
+HTTP_CYCLES ?= 1000
+FUZZ_SECONDS ?= 60
 
-.PHONY: deps configure build run test sanitize sanitize-address sanitize-thread crashloop bench quality format format-check tidy clean
+.PHONY: deps configure build run test sanitize sanitize-address sanitize-thread crashloop fuzz bench quality format format-check tidy clean
 
 deps:
 	@./scripts/install-deps.sh
@@ -54,10 +56,20 @@ sanitize-thread: deps
 	@cmake --build build-tsan -j $(JOBS) --target $(TSAN_TARGETS)
 	@cd build-tsan && ctest --output-on-failure -j $(JOBS) --timeout 900 -R $(TSAN_TESTS)
 
-# The kill -9 crash tests with many cycles (make test runs 25 and 12).
+# The kill -9 crash tests with many cycles (make test runs 25, 12 and 3): the WAL, the Database
+# API, and the HTTP server.
 crashloop: build
 	@STEMEDB_CRASH_CYCLES=$(CYCLES) $(BUILD_DIR)/tests/wal_crash_test
 	@STEMEDB_CRASH_CYCLES=$(DB_CYCLES) $(BUILD_DIR)/tests/db_crash_test
+	@STEMEDB_HTTP_CRASH_CYCLES=$(HTTP_CYCLES) $(BUILD_DIR)/tests/serve_test --gtest_filter='Serve.SigkillLosesNoAcknowledgedWrite'
+
+# libFuzzer over every parser and the HTTP handlers, $(FUZZ_SECONDS) s each (clang, ASan, UBSan).
+fuzz: deps
+	@cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DSTEMEDB_FUZZ=ON -DSTEMEDB_SANITIZE=address,undefined -DSTEMEDB_BUILD_TESTS=OFF -DSTEMEDB_BUILD_BENCH=OFF \
+	  > build-fuzz.configure.log 2>&1 || { cat build-fuzz.configure.log; exit 1; }
+	@cmake --build build-fuzz -j $(JOBS) --target fuzz_record_decode fuzz_json_envelope fuzz_rdf_import fuzz_wal_segment fuzz_http_api
+	@./scripts/fuzz.sh build-fuzz $(FUZZ_SECONDS)
 
 # Benchmarks: medians of 3 repetitions. Figures and how to read them: docs/performance.md.
 bench: build
@@ -76,4 +88,5 @@ tidy: configure
 quality: format-check tidy test
 
 clean:
-	rm -rf $(BUILD_DIR) $(BUILD_DIR).configure.log build-asan build-tsan build-asan.configure.log build-tsan.configure.log
+	rm -rf $(BUILD_DIR) $(BUILD_DIR).configure.log build-asan build-tsan build-fuzz build-asan.configure.log \
+	  build-tsan.configure.log build-fuzz.configure.log
