@@ -17,8 +17,10 @@ CYCLES ?= 1000
 DB_CYCLES ?= 100
 HTTP_CYCLES ?= 1000
 FUZZ_SECONDS ?= 60
+LOAD_SECONDS ?= 60
+LOAD_CONNECTIONS ?= 64
 
-.PHONY: deps configure build run test sanitize sanitize-address sanitize-thread crashloop fuzz bench quality format format-check tidy clean
+.PHONY: deps configure build run test sanitize sanitize-address sanitize-thread crashloop fuzz loadtest bench quality format format-check tidy clean
 
 deps:
 	@./scripts/install-deps.sh
@@ -62,6 +64,11 @@ crashloop: build
 	@STEMEDB_CRASH_CYCLES=$(CYCLES) $(BUILD_DIR)/tests/wal_crash_test
 	@STEMEDB_CRASH_CYCLES=$(DB_CYCLES) $(BUILD_DIR)/tests/db_crash_test
 	@STEMEDB_HTTP_CRASH_CYCLES=$(HTTP_CYCLES) $(BUILD_DIR)/tests/serve_test --gtest_filter='Serve.SigkillLosesNoAcknowledgedWrite'
+
+# The server under $(LOAD_CONNECTIONS) concurrent writers and readers for $(LOAD_SECONDS) s: throughput,
+# latency, memory over time, and every acknowledged write checked after a restart.
+loadtest: build
+	@$(BUILD_DIR)/bench/http_load $(BUILD_DIR)/stemedb $(LOAD_SECONDS) $(LOAD_CONNECTIONS)
 
 # libFuzzer over every parser and the HTTP handlers, $(FUZZ_SECONDS) s each (clang, ASan, UBSan).
 fuzz: deps

@@ -84,22 +84,20 @@ ObjectValue Literal(std::string_view lexical, std::string_view datatype, std::st
   return ObjectValue::Typed(std::string(lexical), std::string(datatype));
 }
 
-void AppendEscaped(std::string& out, std::string_view text, bool iri) {
+// Escapes a literal's text for N-Triples.
+void AppendEscaped(std::string& out, std::string_view text) {
   for (const char ch : text) {
     const auto c = static_cast<unsigned char>(ch);
-    if (!iri && c == '"') {
+    if (c == '"') {
       out += "\\\"";
-    } else if (!iri && c == '\\') {
+    } else if (c == '\\') {
       out += "\\\\";
-    } else if (!iri && c == '\n') {
+    } else if (c == '\n') {
       out += "\\n";
-    } else if (!iri && c == '\r') {
+    } else if (c == '\r') {
       out += "\\r";
-    } else if (!iri && c == '\t') {
+    } else if (c == '\t') {
       out += "\\t";
-    } else if (iri && (c <= 0x20 || c == 0x7f || std::string_view("<>\"{}|^`\\").find(ch) != std::string_view::npos)) {
-      // Not allowed in an IRI at all, even escaped: percent-encoded (docs/format.md).
-      out += fmt::format("%{:02X}", c);
     } else if (c < 0x20 || c == 0x7f) {
       out += fmt::format("\\u{:04X}", c);
     } else {
@@ -120,17 +118,13 @@ bool IsBlankLabel(std::string_view label) {
 
 std::string Quoted(std::string_view text) {
   std::string out = "\"";
-  AppendEscaped(out, text, /*iri=*/false);
+  AppendEscaped(out, text);
   out += '"';
   return out;
 }
 
-std::string IriTerm(std::string_view iri) {
-  std::string out = "<";
-  AppendEscaped(out, iri, /*iri=*/true);
-  out += '>';
-  return out;
-}
+// REQUIRES: `iri` holds no character an IRI forbids (NameIri's output, or a constant).
+std::string IriTerm(std::string_view iri) { return fmt::format("<{}>", iri); }
 
 // RFC 3987: an absolute IRI starts with a scheme, ALPHA *(ALPHA / DIGIT / "+" / "-" / ".") ":".
 bool HasScheme(std::string_view name) {
@@ -286,7 +280,7 @@ class Reader {
     if (object->type == SERD_LITERAL) {
       std::string datatype_iri;
       if (datatype != nullptr && datatype->buf != nullptr) {
-        STEMEDB_ASSIGN_OR_RETURN(datatype_iri, Iri(datatype));
+        STEMEDB_ASSIGN_OR_RETURN(datatype_iri, Name(datatype));
       }
       s.object = Literal(View(object), datatype_iri, View(lang));
     } else {
@@ -381,7 +375,9 @@ std::string ObjectTerm(const ObjectValue& object) {
     std::string operator()(const Timestamp& t) const {
       return Quoted(t.ToRfc3339()) + "^^" + IriTerm(std::string(kXsd) + "dateTime");
     }
-    std::string operator()(const TypedLiteral& t) const { return Quoted(t.lexical) + "^^" + IriTerm(t.datatype); }
+    std::string operator()(const TypedLiteral& t) const {
+      return Quoted(t.lexical) + "^^" + IriTerm(NameIri(t.datatype));
+    }
     std::string operator()(const Hash& h) const { return Quoted(h.ToHex()) + "^^" + IriTerm(kBlobDatatype); }
   };
   return std::visit(Visitor{}, object.variant());

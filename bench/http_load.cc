@@ -1,0 +1,210 @@
+// The server under sustained load: `stemedb serve` on a loopback port, with concurrent writers
+// (each posting client-signed envelopes) and readers (resolve and get) for a bounded time.
+// Reports throughput and latency percentiles per second of the run, the server's resident
+// memory sampled every second, and at the end checks, through the Database API, that every
+// write acknowledged with 201 is stored.
+//
+// Usage: http_load STEMEDB_BINARY [SECONDS=60] [CONNECTIONS=64]   (make loadtest)
+#include <fmt/format.h>
+#include <httplib.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <fstream>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bench_util.h"
+#include "stemedb/db/database.h"
+#include "stemedb/model/json.h"
+#include "stemedb/model/signing.h"
+
+namespace {
+
+using namespace stemedb;
+using Clock = std::chrono::steady_clock;
+
+struct Server {
+  pid_t pid = -1;
+  int port = 0;
+};
+
+Server StartServer(const std::string& binary, const std::filesystem::path& db) {
+  int fds[2];
+  if (::pipe(fds) != 0) std::abort();
+  Server s;
+  s.pid = ::fork();
+  if (s.pid == 0) {
+    ::dup2(fds[1], STDOUT_FILENO);
+    ::close(fds[0]);
+    ::close(fds[1]);
+    ::execl(binary.c_str(), binary.c_str(), "serve", "--db", db.c_str(), "--listen", "127.0.0.1:0", nullptr);
+    std::_Exit(127);
+  }
+  ::close(fds[1]);
+  std::string line;
+  char c = 0;
+  while (::read(fds[0], &c, 1) == 1 && c != '\n') line.push_back(c);
+  ::close(fds[0]);
+  s.port = std::atoi(line.substr(line.rfind(':') + 1).c_str());
+  return s;
+}
+
+std::uint64_t RssKiB(pid_t pid) {
+  std::ifstream status(fmt::format("/proc/{}/status", pid));
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6));
+  }
+  return 0;
+}
+
+struct Shared {
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> writes{0}, reads{0}, errors{0};
+  std::mutex mu;
+  std::vector<std::string> acknowledged;  // IDs answered 201
+  std::vector<double> write_ms, read_ms;
+};
+
+KeyPair Key(std::uint8_t n) {
+  std::array<std::uint8_t, 32> seed{};
+  seed.fill(n);
+  return std::move(KeyPair::FromSeed(seed)).value();
+}
+
+void Writer(int port, int index, Shared& shared) {
+  httplib::Client client("127.0.0.1", port);
+  client.set_read_timeout(30, 0);
+  const KeyPair key = Key(static_cast<std::uint8_t>(1 + index % 16));
+  const KeyPair* signer[] = {&key};
+  std::vector<std::string> mine;
+  std::vector<double> latencies;
+  for (std::uint64_t n = 0; !shared.stop; ++n) {
+    Assertion a;
+    a.subject = EntityId(fmt::format("entity_{}", (n * 31 + static_cast<std::uint64_t>(index)) % 5000));
+    a.predicate = RelationId(fmt::format("p{}", n % 7));
+    a.object = ObjectValue::Integer(static_cast<std::int64_t>(n % 5));
+    a.confidence = 0.5F;
+    a.source_hash = Blake3(fmt::format("writer {} claim {}", index, n));
+    const SignedAssertion s = SignAssertion(a, signer, Timestamp::Now()).value();
+    const auto start = Clock::now();
+    auto r = client.Post("/v1/assertions", EnvelopeToJson(s).dump(), "application/json");
+    latencies.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+    if (r && r->status == 201) {
+      mine.push_back(s.id.ToHex());
+      ++shared.writes;
+    } else {
+      ++shared.errors;
+    }
+  }
+  std::lock_guard lock(shared.mu);
+  shared.acknowledged.insert(shared.acknowledged.end(), mine.begin(), mine.end());
+  shared.write_ms.insert(shared.write_ms.end(), latencies.begin(), latencies.end());
+}
+
+void Reader(int port, int index, Shared& shared) {
+  httplib::Client client("127.0.0.1", port);
+  client.set_read_timeout(30, 0);
+  std::mt19937_64 rng(static_cast<std::uint64_t>(index));
+  std::vector<double> latencies;
+  while (!shared.stop) {
+    const std::string path = fmt::format("/v1/resolve?subject=entity_{}&predicate=p{}&explain={}", rng() % 5000,
+                                         rng() % 7, rng() % 4 == 0 ? "true" : "false");
+    const auto start = Clock::now();
+    auto r = client.Get(path);
+    latencies.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+    if (r && (r->status == 200 || r->status == 404)) {
+      ++shared.reads;
+    } else {
+      ++shared.errors;
+    }
+  }
+  std::lock_guard lock(shared.mu);
+  shared.read_ms.insert(shared.read_ms.end(), latencies.begin(), latencies.end());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: %s STEMEDB_BINARY [SECONDS=60] [CONNECTIONS=64]\n", argv[0]);
+    return 2;
+  }
+  spdlog::set_level(spdlog::level::warn);
+  const std::string binary = argv[1];
+  const int seconds = argc > 2 ? std::atoi(argv[2]) : 60;
+  const int connections = argc > 3 ? std::atoi(argv[3]) : 64;
+  stemedb::bench::ScratchDir dir("http-load");
+  const auto db = dir.path() / "db";
+  Server server = StartServer(binary, db);
+  if (server.port <= 0) {
+    std::fprintf(stderr, "the server did not start\n");
+    return 1;
+  }
+  std::printf("load: %d connections (%d writers, %d readers) for %d s on port %d\n", connections, connections / 2,
+              connections - connections / 2, seconds, server.port);
+
+  Shared shared;
+  std::vector<std::thread> clients;
+  for (int i = 0; i < connections; ++i) {
+    if (i % 2 == 0) {
+      clients.emplace_back(Writer, server.port, i, std::ref(shared));
+    } else {
+      clients.emplace_back(Reader, server.port, i, std::ref(shared));
+    }
+  }
+  std::vector<std::uint64_t> rss;
+  std::uint64_t last_writes = 0, last_reads = 0;
+  std::printf("%6s %10s %10s %8s %10s\n", "second", "writes/s", "reads/s", "errors", "rss_MiB");
+  for (int t = 1; t <= seconds; ++t) {
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    const std::uint64_t w = shared.writes, r = shared.reads;
+    rss.push_back(RssKiB(server.pid));
+    if (t % 5 == 0 || t == 1) {
+      std::printf("%6d %10llu %10llu %8llu %10.1f\n", t, static_cast<unsigned long long>(w - last_writes),
+                  static_cast<unsigned long long>(r - last_reads),
+                  static_cast<unsigned long long>(shared.errors.load()), static_cast<double>(rss.back()) / 1024);
+    }
+    last_writes = w;
+    last_reads = r;
+  }
+  shared.stop = true;
+  for (auto& c : clients) c.join();
+  ::kill(server.pid, SIGTERM);
+  int status = 0;
+  ::waitpid(server.pid, &status, 0);
+
+  // Everything acknowledged must be there.
+  auto database = db::Database::Open(db);
+  if (!database.ok()) {
+    std::fprintf(stderr, "reopen: %s\n", database.status().ToString().c_str());
+    return 1;
+  }
+  (void)(*database)->WaitForApplied((*database)->stats().durable_position);
+  std::size_t missing = 0;
+  for (const auto& hex : shared.acknowledged) {
+    auto got = (*database)->Get(AssertionId::FromHex(hex).value());
+    if (!got.ok() || !got->has_value()) ++missing;
+  }
+  const auto quarter = rss.size() / 4;
+  std::printf(
+      "\nwrites acknowledged: %zu (%.0f/s), reads: %llu (%.0f/s), errors: %llu\n"
+      "write latency ms p50 %.2f p99 %.2f; read latency ms p50 %.2f p99 %.2f\n"
+      "server RSS MiB: at 25%% of the run %.1f, at the end %.1f, peak %.1f\n"
+      "server exit: %s; acknowledged writes missing after restart: %zu\n",
+      shared.acknowledged.size(), static_cast<double>(shared.acknowledged.size()) / seconds,
+      static_cast<unsigned long long>(shared.reads.load()), static_cast<double>(shared.reads.load()) / seconds,
+      static_cast<unsigned long long>(shared.errors.load()), stemedb::bench::Quantile(shared.write_ms, 0.5),
+      stemedb::bench::Quantile(shared.write_ms, 0.99), stemedb::bench::Quantile(shared.read_ms, 0.5),
+      stemedb::bench::Quantile(shared.read_ms, 0.99), static_cast<double>(rss[quarter]) / 1024,
+      static_cast<double>(rss.back()) / 1024, static_cast<double>(*std::max_element(rss.begin(), rss.end())) / 1024,
+      WIFEXITED(status) && WEXITSTATUS(status) == 0 ? "clean" : "NOT clean", missing);
+  return missing == 0 && shared.errors == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
+}
