@@ -20,7 +20,7 @@ FUZZ_SECONDS ?= 60
 LOAD_SECONDS ?= 60
 LOAD_CONNECTIONS ?= 64
 
-.PHONY: deps configure build run test sanitize sanitize-address sanitize-thread crashloop fuzz loadtest bench quality format format-check tidy clean
+.PHONY: deps configure build run test sanitize sanitize-address sanitize-thread crashloop fuzz loadtest bench microbench quality format format-check tidy clean
 
 deps:
 	@./scripts/install-deps.sh
@@ -78,10 +78,18 @@ fuzz: deps
 	@cmake --build build-fuzz -j $(JOBS) --target fuzz_record_decode fuzz_json_envelope fuzz_rdf_import fuzz_wal_segment fuzz_http_api
 	@./scripts/fuzz.sh build-fuzz $(FUZZ_SECONDS)
 
-# Benchmarks: medians of 3 repetitions. Figures and how to read them: docs/performance.md.
+# The macro benchmark: StemeDB against SQLite and PostgreSQL on one generated workload, beside
+# this machine's limits (BENCH_COUNT assertions, medians of BENCH_REPS runs). Figures and how to
+# read them: docs/performance.md. microbench: the Google Benchmark micro-benchmarks.
+BENCH_COUNT ?= 100000
+BENCH_REPS ?= 3
 bench: build
-	@$(BUILD_DIR)/bench/wal_bench --benchmark_min_time=1 --benchmark_repetitions=3 \
-	  --benchmark_report_aggregates_only=true
+	@$(BUILD_DIR)/bench/compare --count $(BENCH_COUNT) --reps $(BENCH_REPS)
+
+microbench: build
+	@for b in model_bench wal_bench lens_bench; do \
+	  $(BUILD_DIR)/bench/$$b --benchmark_min_time=1 --benchmark_repetitions=3 --benchmark_report_aggregates_only=true; \
+	done
 
 format:
 	@git ls-files '*.h' '*.cc' | xargs clang-format -i

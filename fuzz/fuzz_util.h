@@ -2,11 +2,11 @@
 // libFuzzer then saves the input, and the replay test (replay_main.cc) keeps it as a regression.
 #pragma once
 
+#include <unistd.h>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
-#include <unistd.h>
 
 namespace stemedb::fuzz {
 

@@ -56,7 +56,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto before = fixture->database->stats().durable_position;
   const server::HttpResponse response = fixture->api->Handle(request);
   switch (response.status) {
-    case 200: case 201: case 400: case 404: case 405: case 413: case 415: case 422: case 503: break;
+    case 200:
+    case 201:
+    case 400:
+    case 404:
+    case 405:
+    case 413:
+    case 415:
+    case 422:
+    case 503: break;
     default: fuzz::Fail("an unexpected HTTP status");
   }
   if (response.status >= 400 && response.body.find("\"error\"") == std::string::npos) {

@@ -27,9 +27,12 @@ KeyPair Key(std::uint8_t n) {
 
 std::vector<SignedAssertion> Samples() {
   const std::vector<ObjectValue> objects = {
-      ObjectValue::Entity(EntityId("Elon_Musk")), ObjectValue::Text("Austin, Texas", "en"),
-      ObjectValue::Integer(-42),                  ObjectValue::Number(96.77),
-      ObjectValue::Boolean(true),                 ObjectValue::Time(Timestamp(1700000000000000)),
+      ObjectValue::Entity(EntityId("Elon_Musk")),
+      ObjectValue::Text("Austin, Texas", "en"),
+      ObjectValue::Integer(-42),
+      ObjectValue::Number(96.77),
+      ObjectValue::Boolean(true),
+      ObjectValue::Time(Timestamp(1700000000000000)),
       ObjectValue::Typed("POINT(1 2)", "http://www.opengis.net/ont/geosparql#wktLiteral"),
       ObjectValue::Blob(Blake3("image bytes"))};
   std::vector<SignedAssertion> out;
@@ -88,16 +91,19 @@ int main(int argc, char** argv) {
 
   // RDF: the first byte picks the syntax (0 N-Triples, 1 N-Quads, 2 Turtle).
   std::string ntriples;
-  for (const auto& s : samples) ntriples += rdf::NTriple(s.assertion.subject, s.assertion.predicate, s.assertion.object);
+  for (const auto& s : samples)
+    ntriples += rdf::NTriple(s.assertion.subject, s.assertion.predicate, s.assertion.object);
   ntriples += "_:b1 <http://ex.org/name> \"Tesla\\n\\\"Inc\\\"\"@en .\n# comment\n";
   Write(root / "rdf_import", "ntriples.nt", std::string(1, '\0') + ntriples);
   Write(root / "rdf_import", "nquads.nq",
-        std::string(1, '\1') + "<http://ex.org/a> <http://ex.org/p> \"1\"^^<http://www.w3.org/2001/"
-                               "XMLSchema#integer> <http://ex.org/g> .\n<http://ex.org/a> <http://ex.org/q> _:x .\n");
+        std::string(1, '\1') +
+            "<http://ex.org/a> <http://ex.org/p> \"1\"^^<http://www.w3.org/2001/"
+            "XMLSchema#integer> <http://ex.org/g> .\n<http://ex.org/a> <http://ex.org/q> _:x .\n");
   Write(root / "rdf_import", "turtle.ttl",
         std::string(1, '\2') +
             "@prefix ex: <http://ex.org/> .\n@base <http://base.org/> .\nex:Tesla ex:ceo <Musk> ;\n"
-            "  ex:employees 140473 ; ex:revenue 96.77 ; ex:public true ;\n  ex:name \"Tesla\"@en , \"\"\"long\nname\"\"\" ;\n"
+            "  ex:employees 140473 ; ex:revenue 96.77 ; ex:public true ;\n  ex:name \"Tesla\"@en , "
+            "\"\"\"long\nname\"\"\" ;\n"
             "  ex:knows [ ex:name \"anon\" ] ; ex:list ( 1 2 3 ) .\n");
 
   // WAL: a real segment with assertion, co-signature and evidence records.
@@ -133,8 +139,9 @@ int main(int argc, char** argv) {
       {"evidence", "POST\n/v1/evidence\n\napplication/octet-stream\nsome evidence"},
       {"get", "GET\n/v1/assertions/" + id + "\nmust_see=1\n\n"},
       {"history", "GET\n/v1/assertions/" + id + "/history\n\n\n"},
-      {"resolve", "GET\n/v1/resolve\nsubject=Tesla_Inc&predicate=p3&lens=consensus&explain=true&min_confidence=0.1&"
-                  "as_of=2024-01-01T00:00:00Z&tolerance=0.5\n\n"},
+      {"resolve",
+       "GET\n/v1/resolve\nsubject=Tesla_Inc&predicate=p3&lens=consensus&explain=true&min_confidence=0.1&"
+       "as_of=2024-01-01T00:00:00Z&tolerance=0.5\n\n"},
       {"entity", "GET\n/v1/entities/Tesla_Inc\nlens=recency&include_superseded=true\n\n"},
       {"conflicts", "GET\n/v1/conflicts\nlimit=10\n\n"},
       {"metrics", "GET\n/metrics\n\n\n"},

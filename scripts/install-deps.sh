@@ -17,6 +17,8 @@ packages=(
   libgtest-dev libgmock-dev librapidcheck-dev
   libbenchmark-dev
   sqlite3 libsqlite3-dev
+  postgresql libpq-dev
+  clang libclang-rt-14-dev
   clang-format clang-tidy
   curl
 )
