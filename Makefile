@@ -41,9 +41,9 @@ test: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600
 
 # The suite under AddressSanitizer + UndefinedBehaviorSanitizer, then the concurrent tests (WAL
-# group commit, ingestor, database, crash loops) under ThreadSanitizer. Any finding fails.
-TSAN_TARGETS := wal_test wal_crash_test wal_crash_child db_test db_crash_test db_crash_child
-TSAN_TESTS := '^(Wal|WalFaults|WalCrash|Database)\.'
+# group commit, ingestor, database, HTTP API, crash loops) under ThreadSanitizer. Any finding fails.
+TSAN_TARGETS := wal_test wal_crash_test wal_crash_child db_test db_crash_test db_crash_child server_test
+TSAN_TESTS := '^(Wal|WalFaults|WalCrash|Database|DatabaseVerify|ApiTest)\.'
 sanitize: sanitize-address sanitize-thread
 
 sanitize-address: deps

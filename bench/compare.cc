@@ -90,7 +90,7 @@ std::uint64_t DirBytes(const std::filesystem::path& dir) {
 // ---- the workload ----
 
 struct Workload {
-  std::vector<Envelope> envelopes;                              // all of it, in submission order
+  std::vector<Envelope> envelopes;                               // all of it, in submission order
   std::vector<std::pair<EntityId, RelationId>> keys10, keys100;  // exactly 10 / 100 candidates
 };
 
@@ -118,7 +118,8 @@ Workload Generate(std::size_t count) {
   std::size_t planned = 0;
   for (std::size_t key = 0; planned < count; ++key) {
     const std::size_t k = static_cast<std::size_t>(std::lower_bound(cdf.begin(), cdf.end(), u(rng)) - cdf.begin()) + 1;
-    specs.push_back({fmt::format("entity_{}", key / 8), fmt::format("predicate_{}", key % 8), std::min(k, count - planned)});
+    specs.push_back(
+        {fmt::format("entity_{}", key / 8), fmt::format("predicate_{}", key % 8), std::min(k, count - planned)});
     planned += specs.back().candidates;
   }
   for (std::size_t i = 0; i < 200; ++i) {
@@ -194,7 +195,7 @@ Limits MeasureLimits(const Workload& w, const std::filesystem::path& dir) {
 // ---- StemeDB ----
 
 struct IngestResult {
-  double seconds = 0;       // until everything is durable and queryable
+  double seconds = 0;  // until everything is durable and queryable
   double durable_seconds = 0;
   std::uint64_t disk_bytes = 0;
 };
@@ -357,7 +358,8 @@ class Postgres {
   PGconn* Connect() const {
     PGconn* c = PQconnectdb(conninfo_.c_str());
     if (PQstatus(c) != CONNECTION_OK) throw std::runtime_error(PQerrorMessage(c));
-    PQsetNoticeProcessor(c, [](void*, const char*) {}, nullptr);
+    PQsetNoticeProcessor(
+        c, [](void*, const char*) {}, nullptr);
     return c;
   }
   const std::string& data() const { return data_; }
@@ -541,11 +543,11 @@ int main(int argc, char** argv) {
   if (pg) {
     std::printf("%-44s %12.0f %11.2fx\n", "PostgreSQL storage path", rate(pg_storage), st_rate / rate(pg_storage));
   }
-  std::printf("disk bytes per assertion: StemeDB %.0f (WAL + indexes), SQLite %.0f%s\n",
-              static_cast<double>(steme_last.disk_bytes) / n, static_cast<double>(sqlite_last.disk_bytes) / n,
-              pg ? fmt::format(", PostgreSQL {:.0f} (table + indexes)", static_cast<double>(pg_last.disk_bytes) / n)
-                       .c_str()
-                 : "");
+  std::printf(
+      "disk bytes per assertion: StemeDB %.0f (WAL + indexes), SQLite %.0f%s\n",
+      static_cast<double>(steme_last.disk_bytes) / n, static_cast<double>(sqlite_last.disk_bytes) / n,
+      pg ? fmt::format(", PostgreSQL {:.0f} (table + indexes)", static_cast<double>(pg_last.disk_bytes) / n).c_str()
+         : "");
 
   // Resolve, warm, one thread each.
   std::printf("\n== resolve (Consensus), warm caches, one client thread, %zu queries per cell\n", queries);
@@ -554,8 +556,9 @@ int main(int argc, char** argv) {
   (void)db->WaitForApplied(db->stats().durable_position);
   sqlite3* sq = SqliteOpen(last / "signed.sqlite");
   sqlite3_stmt* vote = nullptr;
-  Check(sqlite3_prepare_v2(sq, "SELECT object, SUM(confidence) FROM claims WHERE subject=?1 AND predicate=?2 GROUP BY object",
-                           -1, &vote, nullptr),
+  Check(sqlite3_prepare_v2(
+            sq, "SELECT object, SUM(confidence) FROM claims WHERE subject=?1 AND predicate=?2 GROUP BY object", -1,
+            &vote, nullptr),
         sq, "prepare");
   PGconn* pc = pg ? pg->Connect() : nullptr;
   if (pc != nullptr) {
@@ -620,7 +623,8 @@ int main(int argc, char** argv) {
   db.reset();
 
   // Recovery: reopen, and rebuild every index from the WAL, beside reading and hashing the WAL.
-  std::printf("\n== recovery over a WAL of %.1f MiB\n", static_cast<double>(DirBytes(last / "steme" / "wal")) / (1 << 20));
+  std::printf("\n== recovery over a WAL of %.1f MiB\n",
+              static_cast<double>(DirBytes(last / "steme" / "wal")) / (1 << 20));
   std::vector<double> hash_s;
   for (int r = 0; r < 3; ++r) {
     const auto start = Clock::now();
@@ -648,12 +652,14 @@ int main(int argc, char** argv) {
   (void)rebuilt->WaitForApplied(rebuilt->stats().durable_position, std::chrono::minutes(30));
   const double rebuild_s = Seconds(start);
   (void)rebuilt->Close();
-  std::printf("read + BLAKE3 of the WAL (median of 3)  %8.3f s  %8.0f MiB/s\n", Median(hash_s), wal_mib / Median(hash_s));
+  std::printf("read + BLAKE3 of the WAL (median of 3)  %8.3f s  %8.0f MiB/s\n", Median(hash_s),
+              wal_mib / Median(hash_s));
   std::printf("reopen, WAL recovered, caught up        %8.3f s\n", reopen_s);
-  std::printf("rebuild every index from the WAL        %8.3f s  %8.0f MiB/s  (%.0f%% of read+hash; re-verifies "
-              "every signature: %.0f%% of the verify limit)\n",
-              rebuild_s, wal_mib / rebuild_s, 100 * (wal_mib / rebuild_s) / (wal_mib / Median(hash_s)),
-              100 * (n / rebuild_s) / limits.verify_per_s);
+  std::printf(
+      "rebuild every index from the WAL        %8.3f s  %8.0f MiB/s  (%.1f%% of read+hash; re-verifies "
+      "every signature: %.0f%% of the verify limit)\n",
+      rebuild_s, wal_mib / rebuild_s, 100 * (wal_mib / rebuild_s) / (wal_mib / Median(hash_s)),
+      100 * (n / rebuild_s) / limits.verify_per_s);
   std::printf("\npeak RSS of this process (workload included): %.0f MiB   [checksum %.3f]\n",
               static_cast<double>(PeakRssKiB()) / 1024, checksum);
   if (pg) pg->Stop();

@@ -2,6 +2,7 @@
 // Properties: no crash and no unbounded allocation on any input, and a record that decodes
 // re-encodes to exactly the same bytes (one claim, one encoding, one ID).
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <span>
 #include <vector>
@@ -18,7 +19,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   if (auto record = DecodeRecord(bytes); record.ok()) {
     auto again = EncodeRecord(*record);
-    if (!again.ok()) fuzz::Fail("a decoded record does not encode");
+    if (!again.ok()) {
+      std::fprintf(stderr, "%s\n", again.status().ToString().c_str());
+      fuzz::Fail("a decoded record does not encode");
+    }
     const auto b = again->bytes();
     if (b.size() != size || !std::equal(b.begin(), b.end(), bytes.begin())) {
       fuzz::Fail("a decoded record re-encodes to other bytes");

@@ -4,7 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "db/db_test_util.h"
 #include "stemedb/model/json.h"
@@ -304,6 +307,9 @@ TEST_F(ApiTest, CoSignaturesAccumulate) {
   HttpResponse added = Call("POST", path, json({{"signatures", second}}).dump());
   ASSERT_EQ(added.status, 201) << added.body;
   EXPECT_EQ(Body(added)["new_signatures"], 1);
+  // Once indexed, the same signature again is nothing new. (Before it is indexed it may be
+  // written a second time; indexing is idempotent, docs/api.md.)
+  ASSERT_TRUE(database_->WaitForApplied(Body(added)["position"]).ok());
   HttpResponse again = Call("POST", path, json({{"signatures", second}}).dump());
   EXPECT_EQ(again.status, 200) << again.body;
   EXPECT_EQ(Body(again)["new_signatures"], 0);
@@ -383,6 +389,39 @@ TEST_F(ApiTest, HealthStatsAndMetrics) {
                                 "stemedb_wal_durable_position " + std::to_string(Durable()), "stemedb_ingest_lag "}) {
     EXPECT_NE(metrics.body.find(expected), std::string::npos) << expected << "\n" << metrics.body;
   }
+}
+
+}  // namespace
+}  // namespace stemedb::server
+
+namespace stemedb::server {
+namespace {
+
+// Writers and readers through one Api at once (run under ThreadSanitizer by make sanitize-thread).
+TEST_F(ApiTest, ConcurrentWritersAndReaders) {
+  std::atomic<int> created{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (std::uint64_t k = 0; k < 25; ++k) {
+        if (Post(EnvelopeJson(static_cast<std::uint64_t>(t) * 1000 + k, {static_cast<std::uint8_t>(t + 1)})).status ==
+            201) {
+          ++created;
+        }
+      }
+    });
+    threads.emplace_back([&] {
+      for (int i = 0; i < 50; ++i) {
+        const int status = Call("GET", "/v1/resolve?subject=entity_1&predicate=predicate_1&explain=true").status;
+        EXPECT_TRUE(status == 200 || status == 404) << status;
+        EXPECT_EQ(Call("GET", "/metrics").status, 200);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(created.load(), 100);
+  ASSERT_TRUE(database_->WaitForApplied(Durable()).ok());
+  EXPECT_NE(Call("GET", "/metrics").body.find("route=\"/v1/assertions\",status=\"201\"} 100"), std::string::npos);
 }
 
 }  // namespace
