@@ -265,27 +265,44 @@ TEST(Serve, SigtermDrainsWritesInFlight) {
 }
 
 // SIGKILL while writes are in flight, several times over one directory: after each restart every
-// acknowledged write is there. `make crashloop` runs many more cycles (STEMEDB_HTTP_CRASH_CYCLES).
+// write acknowledged in that cycle is stored, indexed and valid, and every tenth cycle (and the
+// last) the full integrity check is clean. `make crashloop` runs 1,000 cycles
+// (STEMEDB_HTTP_CRASH_CYCLES).
 TEST(Serve, SigkillLosesNoAcknowledgedWrite) {
   stemedb::testing::TempDir dir;
   const char* env = std::getenv("STEMEDB_HTTP_CRASH_CYCLES");
   const int cycles = env != nullptr ? std::atoi(env) : 3;
-  std::vector<std::string> acknowledged;
+  std::size_t checked = 0, verifications = 0;
   std::atomic<std::uint64_t> next_key{0};
   for (int cycle = 0; cycle < cycles; ++cycle) {
-    Server server(dir / "db", dir / "serve.log");
-    std::mutex mu;
-    std::vector<std::thread> writers;
-    for (int i = 0; i < 4; ++i) {
-      writers.emplace_back([&] { WriteUntilStopped(server, next_key, mu, acknowledged); });
+    std::vector<std::string> acknowledged;
+    {
+      Server server(dir / "db", dir / "serve.log");
+      std::mutex mu;
+      std::vector<std::thread> writers;
+      for (int i = 0; i < 4; ++i) {
+        writers.emplace_back([&] { WriteUntilStopped(server, next_key, mu, acknowledged); });
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50 + (cycle * 37) % 250));
+      server.process().Signal(SIGKILL);
+      for (auto& t : writers) t.join();
+      server.process().Wait();
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100 + (cycle * 37) % 300));
-    server.process().Signal(SIGKILL);
-    for (auto& t : writers) t.join();
-    server.process().Wait();
+    ExpectAllPresent(dir / "db", acknowledged);
+    checked += acknowledged.size();
+    if (cycle % 10 == 9 || cycle + 1 == cycles) {
+      auto database = db::Database::Open(dir / "db");
+      ASSERT_TRUE(database.ok()) << database.status().ToString();
+      auto report = (*database)->Verify(dir / "verify");
+      ASSERT_TRUE(report.ok()) << report.status().ToString();
+      ASSERT_TRUE(report->clean()) << "cycle " << cycle << ": " << report->mismatch_count << " index faults, "
+                                   << report->rejected.size() << " rejected records";
+      ++verifications;
+    }
+    if (::testing::Test::HasFatalFailure()) return;
   }
-  ExpectAllPresent(dir / "db", acknowledged);
-  std::printf("http crash loop: %d cycles, %zu acknowledged writes verified\n", cycles, acknowledged.size());
+  std::printf("http crash loop: %d cycles, %zu acknowledged writes checked, %zu full verifications clean\n", cycles,
+              checked, verifications);
 }
 
 }  // namespace
