@@ -17,6 +17,7 @@ CYCLES ?= 1000
 DB_CYCLES ?= 100
 HTTP_CYCLES ?= 1000
 FUZZ_SECONDS ?= 60
+FUZZ_RUNS ?=
 LOAD_SECONDS ?= 60
 LOAD_CONNECTIONS ?= 64
 
@@ -70,13 +71,14 @@ crashloop: build
 loadtest: build
 	@$(BUILD_DIR)/bench/http_load $(BUILD_DIR)/stemedb $(LOAD_SECONDS) $(LOAD_CONNECTIONS)
 
-# libFuzzer over every parser and the HTTP handlers, $(FUZZ_SECONDS) s each (clang, ASan, UBSan).
+# libFuzzer over every parser and the HTTP handlers, $(FUZZ_SECONDS) s each (clang, ASan, UBSan);
+# FUZZ_RUNS=N instead runs N inputs per target from a fixed seed (repeatable; what CI does).
 fuzz: deps
 	@cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DSTEMEDB_FUZZ=ON -DSTEMEDB_SANITIZE=address,undefined -DSTEMEDB_BUILD_TESTS=OFF -DSTEMEDB_BUILD_BENCH=OFF \
 	  > build-fuzz.configure.log 2>&1 || { cat build-fuzz.configure.log; exit 1; }
 	@cmake --build build-fuzz -j $(JOBS) --target fuzz_record_decode fuzz_json_envelope fuzz_rdf_import fuzz_wal_segment fuzz_http_api
-	@./scripts/fuzz.sh build-fuzz $(FUZZ_SECONDS)
+	@./scripts/fuzz.sh build-fuzz $(FUZZ_SECONDS) $(FUZZ_RUNS)
 
 # The macro benchmark: StemeDB against SQLite and PostgreSQL on one generated workload, beside
 # this machine's limits (BENCH_COUNT assertions, medians of BENCH_REPS runs). Figures and how to
