@@ -180,13 +180,26 @@ class Importer {
     }
   }
 
+  // "12000 lines, 5400 lines/s, 37%, ETA 11 s" on one line of a TTY; the share and ETA come from
+  // the bytes read of the files' total (unknown for stdin).
   void Progress() {
     if (!tty_) return;
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-    std::fprintf(stderr, "\r%llu lines, %.0f lines/s", static_cast<unsigned long long>(counts_.lines),
-                 seconds > 0 ? static_cast<double>(counts_.lines) / seconds : 0.0);
+    std::string line = fmt::format("\r{} lines, {:.0f} lines/s", counts_.lines,
+                                   seconds > 0 ? static_cast<double>(counts_.lines) / seconds : 0.0);
+    if (total_bytes_ > 0 && bytes_read_ > 0) {
+      const double done = std::min(1.0, static_cast<double>(bytes_read_) / static_cast<double>(total_bytes_));
+      line += fmt::format(", {:.0f}%, ETA {:.0f} s   ", 100 * done, seconds * (1 - done) / done);
+    }
+    std::fputs(line.c_str(), stderr);
   }
 
+ public:
+  // For the progress line: the bytes of all input files, and those read so far.
+  void SetTotalBytes(std::uint64_t total) { total_bytes_ = total; }
+  void AddBytesRead(std::uint64_t n) { bytes_read_ += n; }
+
+ private:
   db::Database& db_;
   const ImportFlags& flags_;
   std::vector<KeyPair> keys_;
@@ -195,6 +208,7 @@ class Importer {
   std::vector<Pending> pending_;
   Counts counts_;
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+  std::uint64_t total_bytes_ = 0, bytes_read_ = 0;
   // Every claim signed by one import carries the same signing time.
   Timestamp signed_at_ = Timestamp::Now();
 };
@@ -227,6 +241,12 @@ int Import(const ImportFlags& flags) {
   if (!database.ok()) return Fail(database.status());
   const auto start = std::chrono::steady_clock::now();
   Importer importer(**database, flags, std::move(keys));
+  std::uint64_t total_bytes = 0;
+  for (const auto& file : flags.files) {
+    std::error_code ec;
+    if (file != "-") total_bytes += std::filesystem::file_size(file, ec);
+  }
+  importer.SetTotalBytes(total_bytes);
   for (const auto& file : flags.files) {
     if (syntax) {
       // Statements are handed over as they are parsed; a syntax error ends the import after
@@ -245,6 +265,9 @@ int Import(const ImportFlags& flags) {
         importer.Refuse(file, std::move(read));
         return kFailure;
       }
+      // serd does not say how far it has read: RDF progress advances a whole file at a time.
+      std::error_code ec;
+      if (file != "-") importer.AddBytesRead(std::filesystem::file_size(file, ec));
       continue;
     }
     std::ifstream in_file;
@@ -252,6 +275,7 @@ int Import(const ImportFlags& flags) {
     std::istream& in = file == "-" ? std::cin : in_file;
     std::string line;
     for (std::size_t number = 1; std::getline(in, line); ++number) {
+      importer.AddBytesRead(line.size() + 1);
       if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
       if (!importer.Line(fmt::format("{}:{}", file, number), line)) return kFailure;
     }
