@@ -15,6 +15,7 @@
 #include <atomic>
 #include <chrono>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <random>
 #include <string>
@@ -69,9 +70,17 @@ struct Shared {
   std::atomic<bool> stop{false};
   std::atomic<std::uint64_t> writes{0}, reads{0}, errors{0};
   std::mutex mu;
-  std::vector<std::string> acknowledged;  // IDs answered 201
+  std::map<std::string, std::uint64_t> error_kinds;  // "status 503", "connection: Read", ...
+  std::vector<std::string> acknowledged;             // IDs answered 201
   std::vector<double> write_ms, read_ms;
 };
+
+void CountError(Shared& shared, const httplib::Result& r) {
+  ++shared.errors;
+  const std::string kind = r ? fmt::format("status {}", r->status) : "connection: " + httplib::to_string(r.error());
+  std::lock_guard lock(shared.mu);
+  ++shared.error_kinds[kind];
+}
 
 KeyPair Key(std::uint8_t n) {
   std::array<std::uint8_t, 32> seed{};
@@ -82,6 +91,7 @@ KeyPair Key(std::uint8_t n) {
 void Writer(int port, int index, Shared& shared) {
   httplib::Client client("127.0.0.1", port);
   client.set_read_timeout(30, 0);
+  client.set_keep_alive(true);  // one connection per client, as a real one would
   const KeyPair key = Key(static_cast<std::uint8_t>(1 + index % 16));
   const KeyPair* signer[] = {&key};
   std::vector<std::string> mine;
@@ -101,7 +111,7 @@ void Writer(int port, int index, Shared& shared) {
       mine.push_back(s.id.ToHex());
       ++shared.writes;
     } else {
-      ++shared.errors;
+      CountError(shared, r);
     }
   }
   std::lock_guard lock(shared.mu);
@@ -112,6 +122,7 @@ void Writer(int port, int index, Shared& shared) {
 void Reader(int port, int index, Shared& shared) {
   httplib::Client client("127.0.0.1", port);
   client.set_read_timeout(30, 0);
+  client.set_keep_alive(true);
   std::mt19937_64 rng(static_cast<std::uint64_t>(index));
   std::vector<double> latencies;
   while (!shared.stop) {
@@ -123,7 +134,7 @@ void Reader(int port, int index, Shared& shared) {
     if (r && (r->status == 200 || r->status == 404)) {
       ++shared.reads;
     } else {
-      ++shared.errors;
+      CountError(shared, r);
     }
   }
   std::lock_guard lock(shared.mu);
@@ -193,6 +204,8 @@ int main(int argc, char** argv) {
     auto got = (*database)->Get(AssertionId::FromHex(hex).value());
     if (!got.ok() || !got->has_value()) ++missing;
   }
+  for (const auto& [kind, n] : shared.error_kinds)
+    std::printf("error: %s x %llu\n", kind.c_str(), static_cast<unsigned long long>(n));
   const auto quarter = rss.size() / 4;
   std::printf(
       "\nwrites acknowledged: %zu (%.0f/s), reads: %llu (%.0f/s), errors: %llu\n"
