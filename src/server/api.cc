@@ -7,6 +7,7 @@
 #include <array>
 #include <charconv>
 #include <cmath>
+#include <functional>
 #include <mutex>
 #include <span>
 #include <string_view>
@@ -302,72 +303,87 @@ void Api::CountRejected(int status) noexcept {
   }
 }
 
+namespace {
+
+using Segs = std::vector<std::string_view>;
+
+// "*" in a pattern matches any one segment.
+bool Matches(const Segs& pattern, const Segs& segments) {
+  if (pattern.size() != segments.size()) return false;
+  for (std::size_t i = 0; i < pattern.size(); ++i) {
+    if (pattern[i] != "*" && pattern[i] != segments[i]) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 HttpResponse Api::Impl::Route(const HttpRequest& request, std::string& route) {
-  const auto s = Segments(request.path);
-  // Names the route (the metrics label) and checks its method: nullopt when allowed, else 405.
-  auto route_is = [&](std::string_view name, std::string_view method) -> std::optional<HttpResponse> {
-    route = std::string(name);
-    if (request.method == method || (method == "GET" && request.method == "HEAD")) return std::nullopt;
-    return ErrorResponse(405, Status::InvalidArgument(
-                                  fmt::format("{} does not accept {}; use {}", request.path, request.method, method)));
+  // The routing table: the route's name (its label in the metrics), method, path pattern and
+  // handler.
+  using I = Api::Impl;
+  using R = const HttpRequest&;
+  struct RouteSpec {
+    std::string_view name;
+    std::string_view method;
+    Segs pattern;
+    std::function<HttpResponse(I&, R, const Segs&)> handle;
   };
-  const std::string_view resource = s.size() >= 2 && s[0] == "v1" ? s[1] : std::string_view();
+  static const std::vector<RouteSpec> kRoutes = {
+      {"/healthz", "GET", {"healthz"}, [](I& a, R, const Segs&) { return a.Health(); }},
+      {"/metrics",
+       "GET",
+       {"metrics"},
+       [](I& a, R, const Segs&) {
+         HttpResponse r;
+         r.content_type = "text/plain; version=0.0.4";
+         r.body = a.MetricsText();
+         return r;
+       }},
+      {"/v1/stats", "GET", {"v1", "stats"}, [](I& a, R, const Segs&) { return a.Stats(); }},
+      {"/v1/assertions", "POST", {"v1", "assertions"}, [](I& a, R r, const Segs&) { return a.PostAssertions(r); }},
+      {"/v1/assertions/{id}",
+       "GET",
+       {"v1", "assertions", "*"},
+       [](I& a, R r, const Segs& s) { return a.GetAssertion(r, s[2], /*history=*/false); }},
+      {"/v1/assertions/{id}/history",
+       "GET",
+       {"v1", "assertions", "*", "history"},
+       [](I& a, R r, const Segs& s) { return a.GetAssertion(r, s[2], /*history=*/true); }},
+      {"/v1/assertions/{id}/signatures",
+       "POST",
+       {"v1", "assertions", "*", "signatures"},
+       [](I& a, R r, const Segs& s) { return a.PostSignatures(r, s[2]); }},
+      {"/v1/evidence", "POST", {"v1", "evidence"}, [](I& a, R r, const Segs&) { return a.PostEvidence(r); }},
+      {"/v1/evidence/{hash}",
+       "GET",
+       {"v1", "evidence", "*"},
+       [](I& a, R r, const Segs& s) { return a.GetEvidence(r, s[2]); }},
+      {"/v1/resolve", "GET", {"v1", "resolve"}, [](I& a, R r, const Segs&) { return a.Resolve(r); }},
+      {"/v1/conflicts", "GET", {"v1", "conflicts"}, [](I& a, R r, const Segs&) { return a.Conflicts(r); }},
+  };
+  // Entity names may contain "/" (IRIs): the subject is everything after the prefix.
   constexpr std::string_view kEntities = "/v1/entities/";
 
-  if (s.size() == 1 && s[0] == "healthz") {
-    if (auto wrong = route_is("/healthz", "GET")) return *wrong;
-    return Health();
+  const Segs segments = Segments(request.path);
+  const RouteSpec* matched = nullptr;
+  for (const auto& spec : kRoutes) {
+    if (Matches(spec.pattern, segments)) matched = &spec;
   }
-  if (s.size() == 1 && s[0] == "metrics") {
-    if (auto wrong = route_is("/metrics", "GET")) return *wrong;
-    HttpResponse r;
-    r.content_type = "text/plain; version=0.0.4";
-    r.body = MetricsText();
-    return r;
+  const bool entity =
+      matched == nullptr && request.path.starts_with(kEntities) && request.path.size() > kEntities.size();
+  if (matched == nullptr && !entity) {
+    route = "unmatched";
+    return ErrorResponse(404, Status::NotFound(fmt::format("no route for {} {}", request.method, request.path)));
   }
-  if (resource == "stats" && s.size() == 2) {
-    if (auto wrong = route_is("/v1/stats", "GET")) return *wrong;
-    return Stats();
+  route = std::string(entity ? "/v1/entities/{subject}" : matched->name);
+  const std::string_view method = entity ? "GET" : matched->method;
+  if (request.method != method && !(method == "GET" && request.method == "HEAD")) {
+    return ErrorResponse(405, Status::InvalidArgument(
+                                  fmt::format("{} does not accept {}; use {}", request.path, request.method, method)));
   }
-  if (resource == "assertions" && s.size() == 2) {
-    if (auto wrong = route_is("/v1/assertions", "POST")) return *wrong;
-    return PostAssertions(request);
-  }
-  if (resource == "assertions" && s.size() == 3) {
-    if (auto wrong = route_is("/v1/assertions/{id}", "GET")) return *wrong;
-    return GetAssertion(request, s[2], /*history=*/false);
-  }
-  if (resource == "assertions" && s.size() == 4 && s[3] == "history") {
-    if (auto wrong = route_is("/v1/assertions/{id}/history", "GET")) return *wrong;
-    return GetAssertion(request, s[2], /*history=*/true);
-  }
-  if (resource == "assertions" && s.size() == 4 && s[3] == "signatures") {
-    if (auto wrong = route_is("/v1/assertions/{id}/signatures", "POST")) return *wrong;
-    return PostSignatures(request, s[2]);
-  }
-  if (resource == "evidence" && s.size() == 2) {
-    if (auto wrong = route_is("/v1/evidence", "POST")) return *wrong;
-    return PostEvidence(request);
-  }
-  if (resource == "evidence" && s.size() == 3) {
-    if (auto wrong = route_is("/v1/evidence/{hash}", "GET")) return *wrong;
-    return GetEvidence(request, s[2]);
-  }
-  if (resource == "resolve" && s.size() == 2) {
-    if (auto wrong = route_is("/v1/resolve", "GET")) return *wrong;
-    return Resolve(request);
-  }
-  if (resource == "conflicts" && s.size() == 2) {
-    if (auto wrong = route_is("/v1/conflicts", "GET")) return *wrong;
-    return Conflicts(request);
-  }
-  // Entity names may contain "/" (IRIs): the subject is everything after the prefix.
-  if (resource == "entities" && request.path.starts_with(kEntities) && request.path.size() > kEntities.size()) {
-    if (auto wrong = route_is("/v1/entities/{subject}", "GET")) return *wrong;
-    return Entity(request, request.path.substr(kEntities.size()));
-  }
-  route = "unmatched";
-  return ErrorResponse(404, Status::NotFound(fmt::format("no route for {} {}", request.method, request.path)));
+  if (entity) return Entity(request, request.path.substr(kEntities.size()));
+  return matched->handle(*this, request, segments);
 }
 
 std::string Api::Impl::MetricsText() {

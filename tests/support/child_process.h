@@ -20,7 +20,7 @@ namespace stemedb::testing {
 
 class ChildProcess {
  public:
-  // Starts `binary` with `args`; stderr goes to `stderr_path`.
+  // Starts `binary` with `args`; stderr goes to `stderr_path` (empty: this process's stderr).
   ChildProcess(const std::string& binary, const std::vector<std::string>& args, std::string stderr_path)
       : stderr_path_(std::move(stderr_path)) {
     int fds[2];
@@ -31,8 +31,10 @@ class ChildProcess {
     pid_ = ::fork();
     if (pid_ == 0) {
       ::dup2(fds[1], STDOUT_FILENO);
-      const int err = ::open(stderr_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      if (err >= 0) ::dup2(err, STDERR_FILENO);
+      if (!stderr_path_.empty()) {
+        const int err = ::open(stderr_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (err >= 0) ::dup2(err, STDERR_FILENO);
+      }
       ::close(fds[0]);
       ::close(fds[1]);
       std::vector<char*> argv;
@@ -73,6 +75,24 @@ class ChildProcess {
       const ssize_t n = ::read(out_, buf, sizeof(buf));
       if (n <= 0) return std::nullopt;
       buffer_.append(buf, static_cast<std::size_t>(n));
+    }
+  }
+
+  // Everything the child writes on stdout for `duration`, or until it closes stdout.
+  std::string ReadFor(std::chrono::milliseconds duration) {
+    std::string data = std::move(buffer_);
+    buffer_.clear();
+    const auto deadline = std::chrono::steady_clock::now() + duration;
+    for (;;) {
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return data;
+      pollfd p{out_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+      char buf[65536];
+      const ssize_t n = ::read(out_, buf, sizeof(buf));
+      if (n <= 0) return data;  // stdout closed: the child is gone and the pipe drained
+      data.append(buf, static_cast<std::size_t>(n));
     }
   }
 
