@@ -400,15 +400,24 @@ Result<std::vector<Database::Conflict>> Database::Conflicts(std::size_t limit, c
     }
     group.clear();
   };
-  STEMEDB_RETURN_IF_ERROR(impl_->ForEachCandidate("C:", [&](lens::Candidate&& c) {
+  // The scan stops once `limit` conflicts are found (the visitor's error ends it; it is ours).
+  bool full = false;
+  Status scanned = impl_->ForEachCandidate("C:", [&](lens::Candidate&& c) {
     if (!group.empty() && (group.front().assertion.subject != c.assertion.subject ||
                            group.front().assertion.predicate != c.assertion.predicate)) {
       flush();
+      if (out.size() >= limit) {
+        full = true;
+        return Status::Unavailable("limit reached");
+      }
     }
     group.push_back(std::move(c));
     return Status::Ok();
-  }));
-  flush();
+  });
+  if (!full) {
+    STEMEDB_RETURN_IF_ERROR(scanned);
+    flush();
+  }
   return out;
 }
 

@@ -446,3 +446,38 @@ TEST(DatabaseVerify, ReportsRecordsThatFailValidation) {
 
 }  // namespace
 }  // namespace stemedb::db
+
+namespace stemedb::db {
+namespace {
+
+TEST(Database, ConflictsStopAtTheLimitInKeyOrder) {
+  TempDir dir;
+  auto db = OpenOrDie(dir.path());
+  // Five subjects, each with two disagreeing claims; one agreeing pair that is no conflict.
+  std::vector<Envelope> batch;
+  for (int e = 0; e < 5; ++e) {
+    for (int v = 0; v < 2; ++v) {
+      Assertion a;
+      a.subject = EntityId(fmt::format("s{}", e));
+      a.predicate = RelationId("p");
+      a.object = ObjectValue::Integer(v);
+      const KeyPair key = Key(static_cast<std::uint8_t>(v + 1));
+      const KeyPair* signer[] = {&key};
+      batch.push_back({SignAssertion(a, signer, Timestamp(1)).value(), std::nullopt});
+    }
+  }
+  auto r = db->SubmitBatch(batch);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_TRUE(db->WaitForApplied(db->stats().durable_position).ok());
+  auto all = db->Conflicts();
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->size(), 5U);
+  auto two = db->Conflicts(2);
+  ASSERT_TRUE(two.ok()) << two.status().ToString();
+  ASSERT_EQ(two->size(), 2U);
+  EXPECT_EQ((*two)[0].subject.str(), "s0");
+  EXPECT_EQ((*two)[1].subject.str(), "s1");
+}
+
+}  // namespace
+}  // namespace stemedb::db

@@ -123,7 +123,7 @@ class Database {
   Result<std::vector<PredicateResolution>> ResolveSubject(const EntityId& subject, lens::LensKind lens,
                                                           const lens::LensOptions& options = {});
   // The (subject, predicate) pairs whose live candidates disagree (more than one live value under
-  // `options`), in key order, at most `limit`. Scans the whole candidate index.
+  // `options`), in key order, at most `limit`. Scans the candidate index in key order until `limit` are found.
   struct Conflict {
     EntityId subject;
     RelationId predicate;
