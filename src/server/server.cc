@@ -80,6 +80,24 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Bind(db::Database& database, Ser
   http.Delete(kAnyPath, handler);
   http.Options(kAnyPath, handler);
 
+  // cpp-httplib bounds each header line (8 KiB) but not their number: refuse requests with too
+  // many or too much before any handler runs. (They have been read by then; see server.h.)
+  http.set_pre_routing_handler([self](const httplib::Request& req, httplib::Response& res) {
+    std::size_t bytes = 0;
+    for (const auto& [name, value] : req.headers) bytes += name.size() + value.size() + 4;
+    if (req.headers.size() <= self->options.max_header_count && bytes <= self->options.max_header_bytes) {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    self->api.CountRejected(431);
+    HttpResponse r =
+        ErrorResponse(431, Status::InvalidArgument(fmt::format(
+                               "{} header lines, {} bytes: the limits are {} lines, {} bytes", req.headers.size(),
+                               bytes, self->options.max_header_count, self->options.max_header_bytes)));
+    res.status = 431;
+    res.set_content(std::move(r.body), r.content_type.c_str());
+    return httplib::Server::HandlerResponse::Handled;
+  });
+
   // Requests refused by cpp-httplib itself (malformed, too large) arrive here with no body:
   // give them the API's JSON error form and count them.
   http.set_error_handler([self](const httplib::Request&, httplib::Response& res) {

@@ -182,6 +182,14 @@ TEST(Serve, RefusesWhatItCannotServeAndKeepsServing) {
     const std::string reply = raw.ReadAll(3s);
     EXPECT_EQ(reply.find(" 200 "), std::string::npos) << reply.substr(0, 100);
   }
+  {  // 20,000 small header lines: each is within cpp-httplib's line limit, together they are not.
+    RawConnection raw(server.port());
+    std::string request = "GET /healthz HTTP/1.1\r\nHost: x\r\n";
+    for (int i = 0; i < 20000; ++i) request += "X-H" + std::to_string(i) + ": v\r\n";
+    raw.Send(request + "\r\n");
+    const std::string reply = raw.ReadAll(5s);
+    EXPECT_NE(reply.find(" 431 "), std::string::npos) << reply.substr(0, 200);
+  }
   {  // A request line beyond 8 KiB.
     RawConnection raw(server.port());
     raw.Send("GET /v1/resolve?subject=" + std::string(20000, 'a') + " HTTP/1.1\r\nHost: x\r\n\r\n");
