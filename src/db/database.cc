@@ -312,11 +312,16 @@ Result<std::vector<lens::Candidate>> Database::Impl::ScanCandidates(const std::s
   return out;
 }
 
+// The key schema separates names with NUL: a name that holds one (or that validation would
+// refuse for any other reason) could match the keys of other names, so it is refused.
 Result<std::vector<lens::Candidate>> Database::Candidates(const EntityId& subject, const RelationId& predicate) {
+  STEMEDB_RETURN_IF_ERROR(ValidateIdentifier("subject", subject.view(), impl_->options.limits));
+  STEMEDB_RETURN_IF_ERROR(ValidateIdentifier("predicate", predicate.view(), impl_->options.limits));
   return impl_->ScanCandidates(keys::CandidatePrefix(subject, predicate));
 }
 
 Result<std::vector<lens::Candidate>> Database::BySubject(const EntityId& subject) {
+  STEMEDB_RETURN_IF_ERROR(ValidateIdentifier("subject", subject.view(), impl_->options.limits));
   return impl_->ScanCandidates(keys::SubjectPrefix(subject));
 }
 
@@ -367,6 +372,7 @@ Result<lens::Resolution> Database::Resolve(const EntityId& subject, const Relati
 Result<std::vector<Database::PredicateResolution>> Database::ResolveSubject(const EntityId& subject,
                                                                             lens::LensKind kind,
                                                                             const lens::LensOptions& options) {
+  STEMEDB_RETURN_IF_ERROR(ValidateIdentifier("subject", subject.view(), impl_->options.limits));
   std::vector<PredicateResolution> out;
   std::vector<lens::Candidate> group;
   auto flush = [&] {

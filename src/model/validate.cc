@@ -22,7 +22,9 @@ Status CheckUtf8(std::string_view field, std::string_view text) {
   return Status::Ok();
 }
 
-Status CheckIdentifier(std::string_view field, std::string_view id, const ValidationLimits& limits) {
+}  // namespace
+
+Status ValidateIdentifier(std::string_view field, std::string_view id, const ValidationLimits& limits) {
   if (id.empty()) return Invalid(std::string(field), "must not be empty");
   if (id.size() > limits.max_identifier_bytes) {
     return Invalid(std::string(field),
@@ -37,6 +39,8 @@ Status CheckIdentifier(std::string_view field, std::string_view id, const Valida
   }
   return Status::Ok();
 }
+
+namespace {
 
 Status CheckText(std::string_view field, std::string_view text, const ValidationLimits& limits) {
   if (text.size() > limits.max_text_bytes) {
@@ -73,7 +77,7 @@ Status CheckObject(const ObjectValue& object, const ValidationLimits& limits) {
       [&](const auto& v) -> Status {
         using T = std::decay_t<decltype(v)>;
         if constexpr (std::is_same_v<T, EntityId>) {
-          return CheckIdentifier("object.entity", v.view(), limits);
+          return ValidateIdentifier("object.entity", v.view(), limits);
         } else if constexpr (std::is_same_v<T, LangText>) {
           STEMEDB_RETURN_IF_ERROR(CheckText("object.text", v.value, limits));
           return CheckLang(v.lang, limits);
@@ -85,7 +89,7 @@ Status CheckObject(const ObjectValue& object, const ValidationLimits& limits) {
           return Status::Ok();
         } else if constexpr (std::is_same_v<T, TypedLiteral>) {
           STEMEDB_RETURN_IF_ERROR(CheckText("object.value", v.lexical, limits));
-          return CheckIdentifier("object.datatype", v.datatype, limits);
+          return ValidateIdentifier("object.datatype", v.datatype, limits);
         } else {
           return Status::Ok();  // integers, booleans and blob hashes have no invalid values
         }
@@ -96,8 +100,8 @@ Status CheckObject(const ObjectValue& object, const ValidationLimits& limits) {
 }  // namespace
 
 Status ValidateAssertion(const Assertion& a, const ValidationLimits& limits) {
-  STEMEDB_RETURN_IF_ERROR(CheckIdentifier("subject", a.subject.view(), limits));
-  STEMEDB_RETURN_IF_ERROR(CheckIdentifier("predicate", a.predicate.view(), limits));
+  STEMEDB_RETURN_IF_ERROR(ValidateIdentifier("subject", a.subject.view(), limits));
+  STEMEDB_RETURN_IF_ERROR(ValidateIdentifier("predicate", a.predicate.view(), limits));
   STEMEDB_RETURN_IF_ERROR(CheckObject(a.object, limits));
   if (!std::isfinite(a.confidence) || a.confidence < 0.0F || a.confidence > 1.0F) {
     return Invalid("confidence", fmt::format("must be in [0, 1], got {}", a.confidence));

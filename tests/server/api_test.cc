@@ -218,6 +218,17 @@ TEST_F(ApiTest, RoutingAndQueryParameterErrors) {
   // A position beyond the log can never be seen: refused at once rather than waited for.
   EXPECT_EQ(Call("GET", "/v1/resolve?subject=a&predicate=b&must_see=999999").status, 422);
   EXPECT_EQ(Call("GET", "/v1/conflicts?limit=0").status, 400);
+  // A NUL separates names in the key schema: a name holding one must not match other names' keys.
+  HttpRequest nul;
+  nul.method = "GET";
+  nul.path = "/v1/resolve";
+  nul.params = {{"subject", std::string("entity_1\0predicate_1", 20)}, {"predicate", "x"}};
+  HttpResponse refused = api_->Handle(nul);
+  EXPECT_EQ(refused.status, 422) << refused.body;
+  EXPECT_EQ(Body(refused)["error"]["field"], "subject");
+  nul.path = std::string("/v1/entities/entity_1\0predicate_1", 33);
+  nul.params.clear();
+  EXPECT_EQ(api_->Handle(nul).status, 422);
   EXPECT_EQ(Call("GET", "/v1/evidence/00").status, 400);
 }
 

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string_view>
 
 #include "stemedb/base/status.h"
 #include "stemedb/model/assertion.h"
@@ -18,6 +19,11 @@ struct ValidationLimits {
   std::size_t max_lang_bytes = 64;          // BCP 47 language tags
   std::size_t max_signatures = 256;         // signatures carried by one submission
 };
+
+// Checks one identifier (a subject, predicate, entity or datatype): non-empty, at most
+// max_identifier_bytes, valid UTF-8, no control characters. Readers use it too: a name that
+// cannot be stored cannot be asked for. Errors: InvalidArgument with field() = `field`.
+Status ValidateIdentifier(std::string_view field, std::string_view id, const ValidationLimits& limits = {});
 
 // Checks a claim's fields:
 // - subject, predicate, entity objects and datatypes: non-empty, at most max_identifier_bytes,
