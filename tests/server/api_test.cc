@@ -342,7 +342,8 @@ TEST_F(ApiTest, CoSignaturesAccumulate) {
 }
 
 TEST_F(ApiTest, EvidenceIsStoredByHash) {
-  const std::string blob("\x00\x01binary evidence\xff", 19);
+  // Bytes that are not text: a NUL, a control character, and a byte that is not UTF-8.
+  const std::string blob = std::string("\x00\x01", 2) + "binary evidence" + "\xff";
   HttpResponse put = Call("POST", "/v1/evidence", blob, "application/octet-stream");
   ASSERT_EQ(put.status, 201) << put.body;
   const std::string hash = Body(put)["hash"];
