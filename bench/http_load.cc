@@ -68,7 +68,7 @@ std::uint64_t RssKiB(pid_t pid) {
 
 struct Shared {
   std::atomic<bool> stop{false};
-  std::atomic<std::uint64_t> writes{0}, reads{0}, errors{0};
+  std::atomic<std::uint64_t> writes{0}, reads{0}, errors{0}, retries{0};
   std::mutex mu;
   std::map<std::string, std::uint64_t> error_kinds;  // "status 503", "connection: Read", ...
   std::vector<std::string> acknowledged;             // IDs answered 201
@@ -105,7 +105,14 @@ void Writer(int port, int index, Shared& shared) {
     a.source_hash = Blake3(fmt::format("writer {} claim {}", index, n));
     const SignedAssertion s = SignAssertion(a, signer, Timestamp::Now()).value();
     const auto start = Clock::now();
-    auto r = client.Post("/v1/assertions", EnvelopeToJson(s).dump(), "application/json");
+    const std::string body = EnvelopeToJson(s).dump();
+    auto r = client.Post("/v1/assertions", body, "application/json");
+    if (!r) {
+      // The connection was closed under the request (the server ends a keep-alive connection
+      // after 1,000 requests): retry once, as any client would; writes are idempotent.
+      ++shared.retries;
+      r = client.Post("/v1/assertions", body, "application/json");
+    }
     latencies.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
     if (r && r->status == 201) {
       mine.push_back(s.id.ToHex());
@@ -130,6 +137,10 @@ void Reader(int port, int index, Shared& shared) {
                                          rng() % 7, rng() % 4 == 0 ? "true" : "false");
     const auto start = Clock::now();
     auto r = client.Get(path);
+    if (!r) {
+      ++shared.retries;
+      r = client.Get(path);
+    }
     latencies.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
     if (r && (r->status == 200 || r->status == 404)) {
       ++shared.reads;
@@ -208,16 +219,18 @@ int main(int argc, char** argv) {
     std::printf("error: %s x %llu\n", kind.c_str(), static_cast<unsigned long long>(n));
   const auto quarter = rss.size() / 4;
   std::printf(
-      "\nwrites acknowledged: %zu (%.0f/s), reads: %llu (%.0f/s), errors: %llu\n"
+      "\nwrites acknowledged: %zu (%.0f/s), reads: %llu (%.0f/s), errors: %llu, retried after a closed "
+      "connection: %llu\n"
       "write latency ms p50 %.2f p99 %.2f; read latency ms p50 %.2f p99 %.2f\n"
       "server RSS MiB: at 25%% of the run %.1f, at the end %.1f, peak %.1f\n"
       "server exit: %s; acknowledged writes missing after restart: %zu\n",
       shared.acknowledged.size(), static_cast<double>(shared.acknowledged.size()) / seconds,
       static_cast<unsigned long long>(shared.reads.load()), static_cast<double>(shared.reads.load()) / seconds,
-      static_cast<unsigned long long>(shared.errors.load()), stemedb::bench::Quantile(shared.write_ms, 0.5),
-      stemedb::bench::Quantile(shared.write_ms, 0.99), stemedb::bench::Quantile(shared.read_ms, 0.5),
-      stemedb::bench::Quantile(shared.read_ms, 0.99), static_cast<double>(rss[quarter]) / 1024,
-      static_cast<double>(rss.back()) / 1024, static_cast<double>(*std::max_element(rss.begin(), rss.end())) / 1024,
+      static_cast<unsigned long long>(shared.errors.load()), static_cast<unsigned long long>(shared.retries.load()),
+      stemedb::bench::Quantile(shared.write_ms, 0.5), stemedb::bench::Quantile(shared.write_ms, 0.99),
+      stemedb::bench::Quantile(shared.read_ms, 0.5), stemedb::bench::Quantile(shared.read_ms, 0.99),
+      static_cast<double>(rss[quarter]) / 1024, static_cast<double>(rss.back()) / 1024,
+      static_cast<double>(*std::max_element(rss.begin(), rss.end())) / 1024,
       WIFEXITED(status) && WEXITSTATUS(status) == 0 ? "clean" : "NOT clean", missing);
   return missing == 0 && shared.errors == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
 }
