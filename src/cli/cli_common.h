@@ -2,8 +2,10 @@
 #pragma once
 
 #include <cstdio>
+#include <string>
 
 #include "stemedb/base/status.h"
+#include "stemedb/lens/lens.h"
 
 namespace stemedb::cli {
 
@@ -16,5 +18,10 @@ inline int Fail(const Status& status) {
   std::fprintf(stderr, "stemedb: %s\n", status.ToString().c_str());
   return status.code() == StatusCode::kNotFound ? kNotFound : kFailure;
 }
+
+// Reads an authority table (`--authority FILE`, the JSON form of lens::AuthorityTable::FromJson).
+// Errors: NotFound when the file cannot be read; InvalidArgument, naming the file, when it is not
+// such a table.
+Result<lens::AuthorityTable> ReadAuthorityFile(const std::string& path);
 
 }  // namespace stemedb::cli

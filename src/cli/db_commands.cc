@@ -152,11 +152,7 @@ Result<lens::LensOptions> OptionsFromFlags(const QueryFlags& f, std::optional<le
   options.explain = f.explain;
   options.include_superseded = f.include_superseded;
   if (!f.authority.empty()) {
-    STEMEDB_ASSIGN_OR_RETURN(std::string text, ReadFile(f.authority));
-    STEMEDB_ASSIGN_OR_RETURN(nlohmann::json json, ParseJson(text));
-    auto parsed = lens::AuthorityTable::FromJson(json);
-    if (!parsed.ok()) return std::move(parsed).status().with_context("--authority " + f.authority);
-    table = std::move(*parsed);
+    STEMEDB_ASSIGN_OR_RETURN(table, ReadAuthorityFile(f.authority));
     options.weights = &*table;
   }
   if (!f.as_of.empty()) {

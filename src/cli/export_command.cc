@@ -81,15 +81,8 @@ int Export(const ExportFlags& f) {
   if (!kind.ok()) return Fail(kind.status());
   std::optional<lens::AuthorityTable> table;
   if (!f.authority.empty()) {
-    std::ifstream in(f.authority);
-    std::stringstream text;
-    text << in.rdbuf();
-    auto json = ParseJson(text.str());
-    if (!in || !json.ok()) {
-      return Fail(Status::InvalidArgument(fmt::format("--authority {}: cannot read it as JSON", f.authority)));
-    }
-    auto parsed = lens::AuthorityTable::FromJson(*json);
-    if (!parsed.ok()) return Fail(std::move(parsed).status().with_context("--authority " + f.authority));
+    auto parsed = ReadAuthorityFile(f.authority);
+    if (!parsed.ok()) return Fail(parsed.status());
     table = std::move(*parsed);
   }
   lens::LensOptions options;

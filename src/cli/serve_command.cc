@@ -46,15 +46,6 @@ Result<std::pair<std::string, int>> ParseListen(const std::string& listen) {
   return std::make_pair(listen.substr(0, colon), port);
 }
 
-Result<lens::AuthorityTable> ReadAuthority(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return Status::NotFound(fmt::format("cannot read {}", path));
-  std::stringstream text;
-  text << in.rdbuf();
-  STEMEDB_ASSIGN_OR_RETURN(nlohmann::json json, ParseJson(text.str()));
-  return lens::AuthorityTable::FromJson(json);
-}
-
 int Serve(const ServeFlags& f) {
   auto listen = ParseListen(f.listen);
   if (!listen.ok()) return Fail(listen.status());
@@ -65,8 +56,8 @@ int Serve(const ServeFlags& f) {
   options.max_body_bytes = f.max_body_bytes;
   options.read_timeout = std::chrono::seconds(f.read_timeout_seconds);
   if (!f.authority.empty()) {
-    auto table = ReadAuthority(f.authority);
-    if (!table.ok()) return Fail(std::move(table).status().with_context("--authority " + f.authority));
+    auto table = ReadAuthorityFile(f.authority);
+    if (!table.ok()) return Fail(table.status());
     options.api.authority = std::move(*table);
   }
 
