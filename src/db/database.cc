@@ -232,7 +232,9 @@ namespace {
 // assertion, without its signatures: those come from the signature index, which also holds
 // co-signatures. The ID is the index key's, not recomputed.
 Result<SignedAssertion> ReadStored(std::span<const std::uint8_t> aligned_bytes, const AssertionId& id) {
-  auto view = SignedClaimView::Open(aligned_bytes);
+  DecodeLimits stored;
+  stored.require_exact_encoding = false;  // checked by the ingestor before it stored the record
+  auto view = SignedClaimView::Open(aligned_bytes, stored);
   if (!view.ok()) return std::move(view).status().with_context("stored record " + id.ToHex());
   return SignedAssertion{view->ToOwnedAssertion(), id, {}};
 }

@@ -306,7 +306,9 @@ Result<std::optional<std::pair<EntityId, RelationId>>> Ingestor::State::FindAsse
   }
   STEMEDB_ASSIGN_OR_RETURN(auto stored, store->Get(keys::Record(id)));
   if (!stored) return std::optional<std::pair<EntityId, RelationId>>();
-  auto view = SignedClaimView::Open(stored->aligned());
+  DecodeLimits stored_record;
+  stored_record.require_exact_encoding = false;  // this ingestor checked it before storing it
+  auto view = SignedClaimView::Open(stored->aligned(), stored_record);
   if (!view.ok()) return std::move(view).status().with_context("stored record " + id.ToHex());
   return std::optional<std::pair<EntityId, RelationId>>(
       std::make_pair(EntityId(view->subject()), RelationId(view->predicate())));

@@ -53,6 +53,11 @@ class AlignedBytes {
 struct DecodeLimits {
   std::uint64_t traversal_limit_words = 128ULL * 1024;
   int nesting_limit = 16;
+  // SignedClaimView::Open checks that the bytes are exactly the canonical encoding of what they
+  // hold (one record, one encoding). Records the ingestor stored after that check, read back from
+  // the indexes (whose blocks RocksDB checksums), may skip the re-check: it costs a copy of the
+  // record per read. Bytes from anywhere else must not.
+  bool require_exact_encoding = true;
 };
 
 // The canonical bytes of `assertion`'s claim.
