@@ -171,6 +171,12 @@ Result<LensQuery> LensQueryFrom(const Params& p, const std::optional<lens::Autho
   return q;
 }
 
+// The must_see of a read that takes no other query parameter. Errors: those of Params.
+Result<std::optional<std::uint64_t>> MustSeeOnly(const HttpRequest& request) {
+  STEMEDB_ASSIGN_OR_RETURN(Params params, Params::From(request, kReadParams));
+  return params.Unsigned("must_see");
+}
+
 // Parses a request body as JSON: 415 unless the content type says JSON, 400 when malformed.
 Result<json> JsonBody(const HttpRequest& request, HttpResponse& error) {
   if (!IsJsonContentType(request.content_type)) {
@@ -488,9 +494,7 @@ HttpResponse Api::Impl::PostAssertions(const HttpRequest& request) {
 }
 
 HttpResponse Api::Impl::GetAssertion(const HttpRequest& request, std::string_view id_hex, bool history) {
-  auto params = Params::From(request, kReadParams);
-  if (!params.ok()) return ErrorResponse(400, params.status());
-  auto must_see = params->Unsigned("must_see");
+  auto must_see = MustSeeOnly(request);
   if (!must_see.ok()) return ErrorResponse(400, must_see.status());
   auto id = AssertionId::FromHex(id_hex);
   if (!id.ok()) return ErrorResponse(400, std::move(id).status().with_field("id"));
@@ -551,9 +555,7 @@ HttpResponse Api::Impl::PostEvidence(const HttpRequest& request) {
 }
 
 HttpResponse Api::Impl::GetEvidence(const HttpRequest& request, std::string_view hash_hex) {
-  auto params = Params::From(request, kReadParams);
-  if (!params.ok()) return ErrorResponse(400, params.status());
-  auto must_see = params->Unsigned("must_see");
+  auto must_see = MustSeeOnly(request);
   if (!must_see.ok()) return ErrorResponse(400, must_see.status());
   auto hash = Hash::FromHex(hash_hex);
   if (!hash.ok()) return ErrorResponse(400, std::move(hash).status().with_field("hash"));
