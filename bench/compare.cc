@@ -217,20 +217,20 @@ IngestResult StemeIngest(const Workload& w, const std::filesystem::path& dir) {
   return out;
 }
 
-// Below the verification layer: records already verified are appended to the WAL durably and
-// indexed by an ingestor told that their signatures were verified.
+// Below the verification layer: records already validated are appended to the WAL durably and
+// indexed by an ingestor told that they were validated.
 double StemeStoragePath(const Workload& w, const std::filesystem::path& dir) {
   std::vector<AlignedBytes> records;
   records.reserve(w.envelopes.size());
-  ingest::VerifiedSignatures trusted(w.envelopes.size() + 1);
+  ingest::ValidatedRecords trusted(w.envelopes.size() + 1);
   for (const auto& e : w.envelopes) {
     records.push_back(EncodeRecord(e.signed_assertion).value());
-    for (const auto& sig : e.signed_assertion.signatures) trusted.Add(e.signed_assertion.id, sig);
+    trusted.Add(wal::RecordType::kAssertion, records.back().bytes(), e.signed_assertion.id);
   }
   auto wal = wal::Wal::Open(dir / "wal").value();
   auto store = storage::OpenRocksStore(dir / "kv").value();
   ingest::IngestorOptions options;
-  options.verified = &trusted;
+  options.validated = &trusted;
   auto ingestor = ingest::Ingestor::Start(*wal, *store, options).value();
   const auto start = Clock::now();
   std::vector<wal::RecordInput> batch;

@@ -18,7 +18,7 @@ namespace keys = storage::keys;
 
 struct Database::Impl {
   DatabaseOptions options;
-  ingest::VerifiedSignatures verified;  // declared before the ingestor, which uses it
+  ingest::ValidatedRecords validated;  // declared before the ingestor, which uses it
   std::unique_ptr<wal::Wal> wal;
   std::unique_ptr<storage::KVStore> store;
   std::unique_ptr<ingest::Ingestor> ingestor;
@@ -33,8 +33,10 @@ struct Database::Impl {
   };
   Status Plan(const SignedAssertion& s, const std::optional<std::string>& evidence, Planned& out);
   Status CheckEvidence(const SignedAssertion& s, const std::optional<std::string>& evidence) const;
-  // Each candidate under a "C:" prefix, complete with its signers, in key order, from one snapshot.
-  Status ForEachCandidate(const std::string& prefix, const std::function<Status(lens::Candidate&&)>& emit);
+  // Each candidate under a "C:" prefix, complete with its signers, in key order, from one snapshot
+  // (`snapshot`, or a new one when null).
+  Status ForEachCandidate(const std::string& prefix, const std::function<Status(lens::Candidate&&)>& emit,
+                          const storage::Snapshot* snapshot = nullptr);
   Result<std::vector<lens::Candidate>> ScanCandidates(const std::string& prefix);
 };
 
@@ -52,7 +54,7 @@ Result<std::unique_ptr<Database>> Database::Open(const std::filesystem::path& di
   if (!store.ok()) return std::move(store).status().with_context(where);
   impl->store = std::move(*store);
   ingest::IngestorOptions ingest_options = options.ingest;
-  ingest_options.verified = &impl->verified;
+  ingest_options.validated = &impl->validated;
   auto ingestor = ingest::Ingestor::Start(*impl->wal, *impl->store, ingest_options);
   if (!ingestor.ok()) return std::move(ingestor).status().with_context(where);
   impl->ingestor = std::move(*ingestor);
@@ -94,7 +96,8 @@ Status Database::Impl::CheckEvidence(const SignedAssertion& s, const std::option
   return Status::Ok();
 }
 
-// Decides what to append for an already validated submission.
+// Decides what to append for an already validated submission. Reads the store only: safe to run
+// for many submissions at once.
 Status Database::Impl::Plan(const SignedAssertion& s, const std::optional<std::string>& evidence, Planned& out) {
   out.result.id = s.id;
   if (evidence) {
@@ -106,8 +109,8 @@ Status Database::Impl::Plan(const SignedAssertion& s, const std::optional<std::s
       out.evidence = evidence;
     }
   }
-  STEMEDB_ASSIGN_OR_RETURN(auto record, store->Get(keys::Record(s.id)));
-  if (!record) {
+  STEMEDB_ASSIGN_OR_RETURN(auto location, store->Get(keys::Location(s.id)));
+  if (!location) {
     STEMEDB_ASSIGN_OR_RETURN(AlignedBytes bytes, EncodeRecord(s));
     out.records.emplace_back(wal::RecordType::kAssertion, std::move(bytes));
     out.result.new_signatures = s.signatures.size();
@@ -116,7 +119,8 @@ Status Database::Impl::Plan(const SignedAssertion& s, const std::optional<std::s
   out.result.already_stored = true;
   CoSignatures cosign{s.id, {}};
   for (const SignatureEntry& entry : s.signatures) {
-    STEMEDB_ASSIGN_OR_RETURN(auto known, store->Get(keys::Signature(s.id, entry.agent)));
+    STEMEDB_ASSIGN_OR_RETURN(
+        auto known, store->Get(keys::CandidateSignature(s.assertion.subject, s.assertion.predicate, s.id, entry.agent)));
     if (!known) cosign.signatures.push_back(entry);
   }
   out.result.new_signatures = cosign.signatures.size();
@@ -137,25 +141,30 @@ Result<SubmitResult> Database::Submit(const SignedAssertion& signed_assertion,
 
 Result<std::vector<SubmitResult>> Database::SubmitBatch(std::span<const Envelope> envelopes) {
   if (envelopes.empty()) return std::vector<SubmitResult>();
-  // 1. Validate everything, signatures included, spread over the cores. Nothing is written
-  //    unless every envelope passes.
+  // 1. Validate each envelope (signatures included) and decide what it needs written (nothing for
+  //    a claim already stored with all its signers), spread over the cores. Each thread takes the
+  //    next envelope when it is done with one, so a core that is busy elsewhere (with the
+  //    ingestor, say) does not hold the others back. Nothing is written unless every envelope
+  //    passes.
   std::vector<Status> verdicts(envelopes.size());
+  std::vector<Impl::Planned> plans(envelopes.size());
   unsigned threads = impl_->options.verify_threads != 0 ? impl_->options.verify_threads
                                                         : std::max(1U, std::thread::hardware_concurrency());
   threads = static_cast<unsigned>(std::min<std::size_t>(threads, envelopes.size()));
-  auto validate = [&](std::size_t begin, std::size_t step) {
-    for (std::size_t i = begin; i < envelopes.size(); i += step) {
-      Status s = ValidateSignedAssertion(envelopes[i].signed_assertion, impl_->options.limits);
-      if (s.ok()) s = impl_->CheckEvidence(envelopes[i].signed_assertion, envelopes[i].evidence);
+  std::atomic<std::size_t> next{0};
+  auto validate_and_plan = [&] {
+    for (std::size_t i = next.fetch_add(1); i < envelopes.size(); i = next.fetch_add(1)) {
+      const Envelope& e = envelopes[i];
+      Status s = ValidateSignedAssertion(e.signed_assertion, impl_->options.limits);
+      if (s.ok()) s = impl_->CheckEvidence(e.signed_assertion, e.evidence);
+      if (s.ok()) s = impl_->Plan(e.signed_assertion, e.evidence, plans[i]);
       verdicts[i] = std::move(s);
     }
   };
-  if (threads <= 1) {
-    validate(0, 1);
-  } else {
-    std::vector<std::jthread> pool;
-    for (unsigned t = 1; t < threads; ++t) pool.emplace_back(validate, t, threads);
-    validate(0, threads);
+  {
+    std::vector<std::jthread> helpers;
+    for (unsigned t = 1; t < threads; ++t) helpers.emplace_back(validate_and_plan);
+    validate_and_plan();
   }
   for (std::size_t i = 0; i < verdicts.size(); ++i) {
     if (!verdicts[i].ok()) {
@@ -165,13 +174,7 @@ Result<std::vector<SubmitResult>> Database::SubmitBatch(std::span<const Envelope
     }
   }
 
-  // 2. Decide what each needs (nothing for a claim already stored with all its signers).
-  std::vector<Impl::Planned> plans(envelopes.size());
-  for (std::size_t i = 0; i < envelopes.size(); ++i) {
-    STEMEDB_RETURN_IF_ERROR(impl_->Plan(envelopes[i].signed_assertion, envelopes[i].evidence, plans[i]));
-  }
-
-  // 3. One WAL batch: the records get consecutive positions and are acknowledged together.
+  // 2. One WAL batch: the records get consecutive positions and are acknowledged together.
   std::vector<wal::RecordInput> inputs;
   for (const auto& plan : plans) {
     for (const auto& [type, bytes] : plan.records) inputs.push_back({type, bytes.bytes()});
@@ -182,21 +185,22 @@ Result<std::vector<SubmitResult>> Database::SubmitBatch(std::span<const Envelope
     for (auto& plan : plans) results.push_back(plan.result);
     return results;
   }
-  // The ingestor need not verify again the signatures verified above (see VerifiedSignatures):
-  // only those about to be written, so that nothing stale is left in the cache.
-  std::vector<std::pair<AssertionId, SignatureEntry>> remembered;
-  for (std::size_t i = 0; i < plans.size(); ++i) {
-    const SignedAssertion& s = envelopes[i].signed_assertion;
-    for (const auto& [type, bytes] : plans[i].records) {
-      if (type == wal::RecordType::kEvidence) continue;
-      for (const SignatureEntry& entry : type == wal::RecordType::kAssertion ? s.signatures : plans[i].cosigners) {
-        if (impl_->verified.Add(s.id, entry)) remembered.emplace_back(s.id, entry);
+  // The ingestor need not validate again the records built from what was validated above (see
+  // ValidatedRecords); they are remembered just before the append, and forgotten if it fails.
+  std::vector<const wal::RecordInput*> remembered;
+  {
+    std::size_t input = 0;
+    for (std::size_t i = 0; i < plans.size(); ++i) {
+      for (const auto& [type, bytes] : plans[i].records) {
+        const wal::RecordInput& in = inputs[input++];
+        if (type == wal::RecordType::kEvidence) continue;
+        if (impl_->validated.Add(in.type, in.payload, envelopes[i].signed_assertion.id)) remembered.push_back(&in);
       }
     }
   }
   auto appended = impl_->wal->AppendBatch(inputs);
   if (!appended.ok()) {
-    for (const auto& [id, entry] : remembered) impl_->verified.Take(id, entry);
+    for (const wal::RecordInput* in : remembered) impl_->validated.Take(in->type, in->payload);
     return std::move(appended).status();
   }
   wal::LogPosition position = appended->first;
@@ -242,29 +246,34 @@ Result<SignedAssertion> ReadStored(std::span<const std::uint8_t> aligned_bytes, 
 }  // namespace
 
 Result<std::optional<SignedAssertion>> Database::Get(const AssertionId& id) {
+  // H:{id} says under which (subject, predicate) the record and its signers are: one scan.
   auto snapshot = impl_->store->GetSnapshot();
-  STEMEDB_ASSIGN_OR_RETURN(auto record, impl_->store->Get(keys::Record(id), snapshot.get()));
-  if (!record) return std::optional<SignedAssertion>();
-  STEMEDB_ASSIGN_OR_RETURN(SignedAssertion out, ReadStored(record->aligned(), id));
-  auto it = impl_->store->ScanPrefix(keys::SignaturePrefix(id), snapshot.get());
-  for (; it->Valid(); it->Next()) {
-    const std::string_view key = it->key();
-    std::array<std::uint8_t, AgentId::kSize> agent{};
-    std::memcpy(agent.data(), key.data() + 2 + 32, agent.size());
-    STEMEDB_ASSIGN_OR_RETURN(
-        keys::StoredSignature stored,
-        keys::DecodeSignatureValue(AgentId(agent),
-                                   {reinterpret_cast<const char*>(it->value().data()), it->value().size()}));
-    out.signatures.push_back(stored.entry);
-  }
-  STEMEDB_RETURN_IF_ERROR(it->status());
-  return std::optional<SignedAssertion>(std::move(out));
+  STEMEDB_ASSIGN_OR_RETURN(auto stored, impl_->store->Get(keys::Location(id), snapshot.get()));
+  if (!stored) return std::optional<SignedAssertion>();
+  auto location = keys::DecodeLocation(stored->view());
+  if (!location.ok()) return std::move(location).status().with_context("stored claim " + id.ToHex());
+  std::optional<SignedAssertion> out;
+  STEMEDB_RETURN_IF_ERROR(impl_->ForEachCandidate(
+      keys::CandidateEntries(location->first, location->second, id),
+      [&out](lens::Candidate&& c) {
+        out = SignedAssertion{std::move(c.assertion), c.id, {}};
+        for (const lens::Signer& signer : c.signers) out->signatures.push_back(signer.signature);
+        return Status::Ok();
+      },
+      snapshot.get()));
+  if (!out) return Status::Corruption(fmt::format("claim {} has a location but no record", id.ToHex()));
+  return out;
 }
 
 Status Database::Impl::ForEachCandidate(const std::string& prefix,
-                                        const std::function<Status(lens::Candidate&&)>& emit) {
-  auto snapshot = store->GetSnapshot();
-  auto it = store->ScanPrefix(prefix, snapshot.get());
+                                        const std::function<Status(lens::Candidate&&)>& emit,
+                                        const storage::Snapshot* snapshot) {
+  std::shared_ptr<const storage::Snapshot> own;
+  if (snapshot == nullptr) {
+    own = store->GetSnapshot();
+    snapshot = own.get();
+  }
+  auto it = store->ScanPrefix(prefix, snapshot);
   std::vector<std::uint64_t> aligned;
   std::optional<lens::Candidate> current;
   for (; it->Valid(); it->Next()) {
@@ -440,7 +449,7 @@ DatabaseStats Database::stats() {
   s.applied_position = s.ingest.applied_position;
   s.lag = s.durable_position > s.applied_position ? s.durable_position - s.applied_position : 0;
   s.kv_disk_bytes = impl_->store->DiskBytes();
-  s.verified_cache_entries = impl_->verified.size();
+  s.validated_cache_entries = impl_->validated.size();
   return s;
 }
 
@@ -478,9 +487,9 @@ Result<Database::VerifyReport> Database::Verify(
   } remove_scratch{scratch_dir};
   STEMEDB_ASSIGN_OR_RETURN(auto rebuilt, storage::OpenRocksStore(scratch_dir, impl_->options.kv));
   {
-    // Nothing is trusted: verified = nullptr makes the rebuild check every signature.
+    // Nothing is trusted: validated = nullptr makes the rebuild check every record in full.
     ingest::IngestorOptions options = impl_->options.ingest;
-    options.verified = nullptr;
+    options.validated = nullptr;
     STEMEDB_ASSIGN_OR_RETURN(auto ingestor, ingest::Ingestor::Start(*impl_->wal, *rebuilt, options));
     for (;;) {
       Status done = ingestor->WaitForApplied(log_end, std::chrono::milliseconds(500));

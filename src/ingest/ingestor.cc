@@ -30,6 +30,7 @@ struct Pending {
   std::optional<CoSignatures> cosignatures;  // kCoSignature that decoded
   Status verdict;                            // not OK: reject with this
   std::vector<std::uint8_t> signature_ok;    // per signature, after verification
+  bool trusted = false;                      // validated by this process at submit (ValidatedRecords)
 };
 
 // What one batch adds, so that later records in the same batch see it before it is written.
@@ -57,13 +58,15 @@ struct Ingestor::State {
   void Run();
   Status ApplyBatch(wal::WalReader& reader, bool& progressed);
   void Decode(Pending& p) const;
+  void DecodeTrusted(Pending& p, const AssertionId& id) const;
   void VerifySignatures(std::vector<Pending>& batch, IngestStats& delta) const;
   Status Apply(const Pending& p, BatchState& state);
   Status ApplyAssertion(const Pending& p, BatchState& state);
   Status ApplyCoSignatures(const Pending& p, BatchState& state);
   // Subject and predicate of a stored (or batched) assertion, or nullopt.
   Result<std::optional<std::pair<EntityId, RelationId>>> FindAssertion(const AssertionId& id, const BatchState& state);
-  Result<bool> HasSignature(const AssertionId& id, const AgentId& agent, const BatchState& state);
+  Result<bool> HasSignature(const AssertionId& id, const EntityId& subject, const RelationId& predicate,
+                            const AgentId& agent, const BatchState& state);
   void AddSignature(const AssertionId& id, const EntityId& subject, const RelationId& predicate,
                     const SignatureEntry& entry, wal::LogPosition position, BatchState& state);
   void Reject(const Pending& p, const Status& why, BatchState& state);
@@ -184,13 +187,20 @@ Status Ingestor::State::ApplyBatch(wal::WalReader& reader, bool& progressed) {
     stats.signatures_added += state.delta.signatures_added;
     stats.evidence_added += state.delta.evidence_added;
     stats.signatures_verified += state.delta.signatures_verified;
-    stats.signatures_trusted += state.delta.signatures_trusted;
+    stats.records_trusted += state.delta.records_trusted;
   }
   applied_cv.notify_all();
   return Status::Ok();
 }
 
 void Ingestor::State::Decode(Pending& p) const {
+  const bool signed_record = p.type == wal::RecordType::kAssertion || p.type == wal::RecordType::kCoSignature;
+  if (signed_record && options.validated != nullptr) {
+    if (auto id = options.validated->Take(p.type, p.payload.bytes())) {
+      DecodeTrusted(p, *id);
+      return;
+    }
+  }
   if (p.type == wal::RecordType::kAssertion) {
     auto decoded = DecodeRecord(p.payload.bytes());
     if (!decoded.ok()) {
@@ -215,23 +225,45 @@ void Ingestor::State::Decode(Pending& p) const {
   }
 }
 
+void Ingestor::State::DecodeTrusted(Pending& p, const AssertionId& id) const {
+  // These very bytes passed full validation in this process; what remains is to read the fields
+  // the index keys need, in place. (Should the bytes still fail to open, that is reported, not
+  // trusted.)
+  if (p.type == wal::RecordType::kAssertion) {
+    DecodeLimits validated;
+    validated.require_exact_encoding = false;
+    auto view = SignedClaimView::Open(p.payload.bytes(), validated);
+    if (!view.ok()) {
+      p.verdict = std::move(view).status();
+      return;
+    }
+    SignedAssertion s{view->ToOwnedAssertion(), id, {}};
+    s.signatures.reserve(view->signature_count());
+    for (std::size_t i = 0; i < view->signature_count(); ++i) s.signatures.push_back(view->signature(i));
+    p.signature_ok.assign(s.signatures.size(), 1);
+    p.assertion = std::move(s);
+  } else {
+    auto decoded = DecodeCoSignatures(p.payload.bytes());
+    if (!decoded.ok()) {
+      p.verdict = decoded.status();
+      return;
+    }
+    p.signature_ok.assign(decoded->signatures.size(), 1);
+    p.cosignatures = std::move(*decoded);
+  }
+  p.trusted = true;
+}
+
 void Ingestor::State::VerifySignatures(std::vector<Pending>& batch, IngestStats& delta) const {
   // (record, signature) pairs still to verify: everything this process has not verified itself.
   std::vector<std::pair<std::size_t, std::size_t>> work;
   for (std::size_t r = 0; r < batch.size(); ++r) {
     Pending& p = batch[r];
-    if (!p.verdict.ok()) continue;
-    const AssertionId* id = p.assertion ? &p.assertion->id : p.cosignatures ? &p.cosignatures->id : nullptr;
-    if (id == nullptr) continue;
+    if (p.trusted) ++delta.records_trusted;
+    if (!p.verdict.ok() || p.trusted) continue;
+    if (!p.assertion && !p.cosignatures) continue;
     const auto& sigs = p.assertion ? p.assertion->signatures : p.cosignatures->signatures;
-    for (std::size_t i = 0; i < sigs.size(); ++i) {
-      if (options.verified != nullptr && options.verified->Take(*id, sigs[i])) {
-        p.signature_ok[i] = 1;
-        ++delta.signatures_trusted;
-      } else {
-        work.emplace_back(r, i);
-      }
-    }
+    for (std::size_t i = 0; i < sigs.size(); ++i) work.emplace_back(r, i);
   }
   delta.signatures_verified += work.size();
   auto verify = [&](std::size_t begin, std::size_t step) {
@@ -304,26 +336,23 @@ Result<std::optional<std::pair<EntityId, RelationId>>> Ingestor::State::FindAsse
   if (auto it = state.assertions.find(id); it != state.assertions.end()) {
     return std::optional<std::pair<EntityId, RelationId>>(it->second);
   }
-  STEMEDB_ASSIGN_OR_RETURN(auto stored, store->Get(keys::Record(id)));
+  STEMEDB_ASSIGN_OR_RETURN(auto stored, store->Get(keys::Location(id)));
   if (!stored) return std::optional<std::pair<EntityId, RelationId>>();
-  DecodeLimits stored_record;
-  stored_record.require_exact_encoding = false;  // this ingestor checked it before storing it
-  auto view = SignedClaimView::Open(stored->aligned(), stored_record);
-  if (!view.ok()) return std::move(view).status().with_context("stored record " + id.ToHex());
-  return std::optional<std::pair<EntityId, RelationId>>(
-      std::make_pair(EntityId(view->subject()), RelationId(view->predicate())));
+  auto location = keys::DecodeLocation(stored->view());
+  if (!location.ok()) return std::move(location).status().with_context("stored claim " + id.ToHex());
+  return std::optional<std::pair<EntityId, RelationId>>(std::move(*location));
 }
 
-Result<bool> Ingestor::State::HasSignature(const AssertionId& id, const AgentId& agent, const BatchState& state) {
+Result<bool> Ingestor::State::HasSignature(const AssertionId& id, const EntityId& subject, const RelationId& predicate,
+                                           const AgentId& agent, const BatchState& state) {
   if (state.signatures.count({id, agent}) != 0) return true;
-  STEMEDB_ASSIGN_OR_RETURN(auto stored, store->Get(keys::Signature(id, agent)));
+  STEMEDB_ASSIGN_OR_RETURN(auto stored, store->Get(keys::CandidateSignature(subject, predicate, id, agent)));
   return stored.has_value();
 }
 
 void Ingestor::State::AddSignature(const AssertionId& id, const EntityId& subject, const RelationId& predicate,
                                    const SignatureEntry& entry, wal::LogPosition position, BatchState& state) {
   const std::string value = keys::EncodeSignatureValue(entry, position);
-  state.batch.Put(keys::Signature(id, entry.agent), value);
   state.batch.Put(keys::CandidateSignature(subject, predicate, id, entry.agent), value);
   state.batch.Put(keys::Agent(entry.agent, id), keys::EncodeU64(static_cast<std::uint64_t>(entry.signed_at.micros())));
   state.signatures.insert({id, entry.agent});
@@ -335,7 +364,7 @@ Status Ingestor::State::ApplyAssertion(const Pending& p, BatchState& state) {
   const Assertion& a = s.assertion;
   STEMEDB_ASSIGN_OR_RETURN(auto existing, FindAssertion(s.id, state));
   if (!existing) {
-    state.batch.Put(keys::Record(s.id), p.payload.bytes());
+    state.batch.Put(keys::Location(s.id), keys::EncodeLocation(a.subject, a.predicate));
     state.batch.Put(keys::CandidateRecord(a.subject, a.predicate, s.id), p.payload.bytes());
     if (a.object.kind() == ObjectKind::kEntity) {
       state.batch.Put(keys::Reverse(std::get<EntityId>(a.object.variant()), s.id), std::string_view());
@@ -345,9 +374,13 @@ Status Ingestor::State::ApplyAssertion(const Pending& p, BatchState& state) {
     state.assertions.emplace(s.id, std::make_pair(a.subject, a.predicate));
     ++state.delta.assertions_added;
   }
-  // A resubmission of a known claim may bring signers the store lacks; they are merged.
+  // A resubmission of a known claim may bring signers the store lacks; they are merged. A claim
+  // new to the store has no stored signers to look up (and validation refused repeated signers).
   for (const SignatureEntry& entry : s.signatures) {
-    STEMEDB_ASSIGN_OR_RETURN(bool known, HasSignature(s.id, entry.agent, state));
+    bool known = false;
+    if (existing) {
+      STEMEDB_ASSIGN_OR_RETURN(known, HasSignature(s.id, a.subject, a.predicate, entry.agent, state));
+    }
     if (!known) AddSignature(s.id, a.subject, a.predicate, entry, p.position, state);
   }
   return Status::Ok();
@@ -361,7 +394,7 @@ Status Ingestor::State::ApplyCoSignatures(const Pending& p, BatchState& state) {
     return Status::Ok();
   }
   for (const SignatureEntry& entry : c.signatures) {
-    STEMEDB_ASSIGN_OR_RETURN(bool known, HasSignature(c.id, entry.agent, state));
+    STEMEDB_ASSIGN_OR_RETURN(bool known, HasSignature(c.id, existing->first, existing->second, entry.agent, state));
     if (!known) AddSignature(c.id, existing->first, existing->second, entry, p.position, state);
   }
   return Status::Ok();

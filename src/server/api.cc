@@ -447,7 +447,7 @@ HttpResponse Api::Impl::Stats() {
                             {"applied_position", s.applied_position},
                             {"lag", s.lag},
                             {"kv_disk_bytes", s.kv_disk_bytes},
-                            {"verified_cache_entries", s.verified_cache_entries},
+                            {"validated_cache_entries", s.validated_cache_entries},
                             {"records_applied_since_open", s.ingest.records_applied},
                             {"records_rejected_since_open", s.ingest.records_rejected}});
 }

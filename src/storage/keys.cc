@@ -1,5 +1,7 @@
 #include "stemedb/storage/keys.h"
 
+#include <fmt/format.h>
+
 #include <cstring>
 
 namespace stemedb::storage::keys {
@@ -32,12 +34,22 @@ std::uint64_t DecodeU64(std::string_view bytes) {
   return v;
 }
 
-std::string Record(const AssertionId& id) { return WithId("H:", id); }
-std::string SignaturePrefix(const AssertionId& id) { return WithId("S:", id); }
-std::string Signature(const AssertionId& id, const AgentId& agent) {
-  std::string key = SignaturePrefix(id);
-  Append(key, agent.bytes());
-  return key;
+std::string Location(const AssertionId& id) { return WithId("H:", id); }
+
+std::string EncodeLocation(const EntityId& subject, const RelationId& predicate) {
+  std::string value = subject.str();
+  value += '\0';
+  value += predicate.str();
+  return value;
+}
+
+Result<std::pair<EntityId, RelationId>> DecodeLocation(std::string_view value) {
+  const std::size_t end = value.find('\0');
+  if (end == std::string_view::npos || end == 0 || end + 1 == value.size() ||
+      value.find('\0', end + 1) != std::string_view::npos) {
+    return Status::Corruption(fmt::format("claim location of {} bytes is not subject NUL predicate", value.size()));
+  }
+  return std::make_pair(EntityId(std::string(value.substr(0, end))), RelationId(std::string(value.substr(end + 1))));
 }
 
 std::string SubjectPrefix(const EntityId& subject) {
@@ -58,6 +70,12 @@ std::string CandidateRecord(const EntityId& subject, const RelationId& predicate
   std::string key = CandidatePrefix(subject, predicate);
   Append(key, id.bytes());
   key += kCandidateRecord;
+  return key;
+}
+
+std::string CandidateEntries(const EntityId& subject, const RelationId& predicate, const AssertionId& id) {
+  std::string key = CandidatePrefix(subject, predicate);
+  Append(key, id.bytes());
   return key;
 }
 

@@ -4,7 +4,9 @@
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
+#include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "stemedb/storage/kv_store.h"
 
@@ -110,9 +112,18 @@ class RocksStore final : public KVStore {
   }
 
   Status Write(const WriteBatch& batch) override {
+    // Applied in key order: RocksDB's memtable skip list keeps the position of the previous
+    // insert, so a sorted batch is inserted in a fraction of the comparisons a scattered one
+    // needs (an ingest batch's keys are scattered: hashes, agents, subjects). The sort is stable,
+    // so of two puts of one key the later still wins, as the batch's contract says.
+    std::vector<const WriteBatch::Entry*> order;
+    order.reserve(batch.entries().size());
+    for (const auto& e : batch.entries()) order.push_back(&e);
+    std::stable_sort(order.begin(), order.end(),
+                     [](const WriteBatch::Entry* a, const WriteBatch::Entry* b) { return a->key < b->key; });
     rocksdb::WriteBatch wb;
-    for (const auto& e : batch.entries()) {
-      STEMEDB_RETURN_IF_ERROR(FromRocks(wb.Put(e.key, e.value), "batch put"));
+    for (const WriteBatch::Entry* e : order) {
+      STEMEDB_RETURN_IF_ERROR(FromRocks(wb.Put(e->key, e->value), "batch put"));
     }
     return FromRocks(db_->Write(write_options_, &wb), "write");
   }
@@ -151,6 +162,10 @@ Result<std::unique_ptr<KVStore>> OpenRocksStore(const std::filesystem::path& dir
   rocks.target_file_size_base = options.write_buffer_bytes;
   rocks.max_bytes_for_level_base = 8 * options.write_buffer_bytes;
   rocks.level_compaction_dynamic_level_bytes = true;
+  // A bloom filter over whole keys in the memtable too: the ingestor's existence checks are
+  // mostly misses, and without it each one walks the skip list.
+  rocks.memtable_prefix_bloom_size_ratio = 0.05;
+  rocks.memtable_whole_key_filtering = true;
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
   // Whole-key bloom filters serve the point lookups (H:, S:, E: by hash). Prefix scans have

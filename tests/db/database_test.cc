@@ -81,7 +81,9 @@ TEST(Database, ResubmittingIsIdempotentAndNewSignersAreCoSignatures) {
   auto db = OpenOrDie(dir.path());
   const SignedAssertion by_one = SignedFor(7, {1});
   const SubmitResult first = SubmitOrDie(*db, by_one);
-  auto record_before = db->store().Get(keys::Record(by_one.id));
+  const std::string record_key =
+      keys::CandidateRecord(by_one.assertion.subject, by_one.assertion.predicate, by_one.id);
+  auto record_before = db->store().Get(record_key);
   ASSERT_TRUE(record_before.ok() && record_before->has_value());
   const std::string bytes_before((*record_before)->view());
 
@@ -99,7 +101,7 @@ TEST(Database, ResubmittingIsIdempotentAndNewSignersAreCoSignatures) {
   ASSERT_TRUE(got.ok() && got->has_value());
   EXPECT_EQ(Sorted((*got)->signatures), Sorted(by_two_and_three.signatures));
   // The stored record was not rewritten.
-  EXPECT_EQ(std::string((*db->store().Get(keys::Record(by_one.id)))->view()), bytes_before);
+  EXPECT_EQ(std::string((*db->store().Get(record_key))->view()), bytes_before);
   // Candidates carry the co-signatures too.
   auto candidates = db->Candidates(by_one.assertion.subject, by_one.assertion.predicate);
   ASSERT_TRUE(candidates.ok());
@@ -304,9 +306,10 @@ TEST(Database, SurvivesManyOpenCloseCyclesAndRebuildsFromTheWal) {
   EXPECT_TRUE(after == before) << "rebuilt indexes differ from the originals";
 }
 
-// Signatures verified at submit are not verified again by the ingestor in the same process; after
-// a restart (here: a rebuild) every signature is verified. Nothing stale stays in the cache.
-TEST(Database, EachSignatureIsVerifiedOncePerProcessAndAlwaysAfterARestart) {
+// Records validated at submit are not validated again by the ingestor in the same process; after
+// a restart (here: a rebuild) every record is validated and every signature verified. Nothing stale
+// stays in the cache.
+TEST(Database, EachRecordIsValidatedOncePerProcessAndAlwaysAfterARestart) {
   TempDir dir;
   {
     auto db = OpenOrDie(dir.path());
@@ -315,16 +318,21 @@ TEST(Database, EachSignatureIsVerifiedOncePerProcessAndAlwaysAfterARestart) {
     ASSERT_TRUE(db->SubmitBatch(batch).ok());
     ASSERT_TRUE(db->WaitForApplied(db->stats().durable_position).ok());
     ASSERT_TRUE(db->SubmitBatch(batch).ok());  // already stored: nothing written, nothing cached
+    // A third signer on a known claim: a co-signature record, also validated once.
+    ASSERT_TRUE(db->Submit(SignedFor(0, {1, 2, 3})).ok());
+    ASSERT_TRUE(db->WaitForApplied(db->stats().durable_position).ok());
     const auto stats = db->stats();
-    EXPECT_EQ(stats.ingest.signatures_trusted, 100U);
+    EXPECT_EQ(stats.ingest.records_trusted, 51U);
     EXPECT_EQ(stats.ingest.signatures_verified, 0U);
-    EXPECT_EQ(stats.verified_cache_entries, 0U);
+    EXPECT_EQ(stats.validated_cache_entries, 0U);
+    ASSERT_EQ(db->Get(SignedFor(0).id)->value().signatures.size(), 3U);
   }
   std::filesystem::remove_all(dir / "kv");
   auto db = OpenOrDie(dir.path());
   ASSERT_TRUE(db->WaitForApplied(db->stats().durable_position).ok());
-  EXPECT_EQ(db->stats().ingest.signatures_verified, 100U);
-  EXPECT_EQ(db->stats().ingest.signatures_trusted, 0U);
+  EXPECT_EQ(db->stats().ingest.signatures_verified, 101U);
+  EXPECT_EQ(db->stats().ingest.records_trusted, 0U);
+  ASSERT_EQ(db->Get(SignedFor(0).id)->value().signatures.size(), 3U);
 }
 
 TEST(Database, RefusesIndexesOfAnotherFormatAndRebuildsThemWhenDeleted) {
@@ -414,7 +422,8 @@ TEST(DatabaseVerify, FindsIndexEntriesThatTheLogDoesNotExplain) {
   // Damage the indexes behind the database's back: one entry changed, one invented.
   storage::WriteBatch damage;
   const SignedAssertion s = SignedFor(4);
-  damage.Put(keys::Signature(s.id, s.signatures[0].agent), std::string(80, 'x'));
+  damage.Put(keys::CandidateSignature(s.assertion.subject, s.assertion.predicate, s.id, s.signatures[0].agent),
+             std::string(80, 'x'));
   damage.Put(keys::Child(s.id, SignedFor(5).id), std::string_view());
   ASSERT_TRUE(db->store().Write(damage).ok());
   auto report = db->Verify(dir / "scratch");
@@ -422,8 +431,9 @@ TEST(DatabaseVerify, FindsIndexEntriesThatTheLogDoesNotExplain) {
   EXPECT_FALSE(report->clean());
   EXPECT_EQ(report->mismatch_count, 2U);
   ASSERT_EQ(report->mismatches.size(), 2U);
-  EXPECT_NE(report->mismatches[0].find("not derived from the log"), std::string::npos) << report->mismatches[0];
-  EXPECT_NE(report->mismatches[1].find("value differs"), std::string::npos) << report->mismatches[1];
+  // In key order: the C: signature entry, then the invented K: link.
+  EXPECT_NE(report->mismatches[0].find("value differs"), std::string::npos) << report->mismatches[0];
+  EXPECT_NE(report->mismatches[1].find("not derived from the log"), std::string::npos) << report->mismatches[1];
 }
 
 TEST(DatabaseVerify, ReportsRecordsThatFailValidation) {

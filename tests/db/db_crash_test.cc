@@ -40,45 +40,52 @@ std::vector<std::pair<std::string, Acked>> RunAndKill(const std::filesystem::pat
   return acked;
 }
 
-// The indexes agree with the records: one C: record entry per H: record, with the same bytes;
-// every S: signature has its C: and A: twins; every stored record is valid.
+// The indexes agree with the records: every H: location leads to exactly one C: record, whose
+// claim has that ID and is valid; every C: signature belongs to a stored record, verifies, and has
+// its A: twin.
 void CheckConsistency(storage::KVStore& store) {
   const auto dump = testing::Dump(store);
-  std::size_t records = 0, candidate_records = 0, signatures = 0;
-  std::map<std::string, std::string> record_by_id;
+  std::size_t locations = 0, candidate_records = 0, signatures = 0;
   for (const auto& [key, value] : dump) {
     if (key.starts_with("H:")) {
-      ++records;
-      record_by_id[key.substr(2)] = value;
-      auto decoded = DecodeRecord({reinterpret_cast<const std::uint8_t*>(value.data()), value.size()});
+      ++locations;
+      const AssertionId id = keys::IdAt(key, 2);
+      auto location = keys::DecodeLocation(value);
+      ASSERT_TRUE(location.ok()) << location.status().ToString();
+      const std::string record_key = keys::CandidateRecord(location->first, location->second, id);
+      ASSERT_TRUE(dump.count(record_key)) << "H: location without its record";
+      const std::string& record = dump.at(record_key);
+      auto decoded = DecodeRecord({reinterpret_cast<const std::uint8_t*>(record.data()), record.size()});
       ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+      ASSERT_EQ(decoded->id, id);
       ASSERT_TRUE(ValidateSignedAssertion(*decoded).ok());
-      const std::string candidate =
-          keys::CandidateRecord(decoded->assertion.subject, decoded->assertion.predicate, decoded->id);
-      ASSERT_TRUE(dump.count(candidate)) << "H: record without its candidate entry";
-      ASSERT_EQ(dump.at(candidate), value);
     } else if (key.starts_with("C:")) {
       // C:{subject}\0{predicate}\0{id}{marker}...: parsed from the front (IDs may hold NULs).
       const std::size_t subject_end = key.find('\0', 2);
       const std::size_t predicate_end = key.find('\0', subject_end + 1);
       ASSERT_NE(predicate_end, std::string::npos);
-      const std::size_t marker_at = predicate_end + 1 + 32;
+      const std::size_t id_at = predicate_end + 1;
+      const std::size_t marker_at = id_at + 32;
       ASSERT_LT(marker_at, key.size());
-      if (key[marker_at] == keys::kCandidateRecord) ++candidate_records;
-    } else if (key.starts_with("S:")) {
+      const AssertionId id = keys::IdAt(key, id_at);
+      ASSERT_TRUE(dump.count(keys::Location(id))) << "C: entry of a claim without a location";
+      if (key[marker_at] == keys::kCandidateRecord) {
+        ++candidate_records;
+        continue;
+      }
       ++signatures;
-      const AssertionId id = keys::IdAt(key, 2);
+      ASSERT_EQ(key.size(), marker_at + 1 + 32);
       std::array<std::uint8_t, 32> agent{};
-      std::memcpy(agent.data(), key.data() + 34, 32);
-      ASSERT_TRUE(dump.count(keys::Record(id))) << "signature for a record that is not stored";
+      std::memcpy(agent.data(), key.data() + marker_at + 1, 32);
+      ASSERT_TRUE(dump.count(key.substr(0, marker_at) + keys::kCandidateRecord)) << "signature without its record";
       ASSERT_TRUE(dump.count(keys::Agent(AgentId(agent), id)));
       auto entry = keys::DecodeSignatureValue(AgentId(agent), value);
       ASSERT_TRUE(entry.ok());
       ASSERT_TRUE(VerifySignature(id, entry->entry).ok());
     }
   }
-  EXPECT_EQ(candidate_records, records);
-  EXPECT_GE(signatures, records);
+  EXPECT_EQ(candidate_records, locations);
+  EXPECT_GE(signatures, locations);
 }
 
 TEST(DatabaseCrash, KilledDuringIngestLosesNothingAcknowledged) {

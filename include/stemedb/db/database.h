@@ -60,8 +60,8 @@ struct DatabaseStats {
   wal::LogPosition applied_position = 0;
   wal::LogPosition lag = 0;  // durable - applied
   std::uint64_t kv_disk_bytes = 0;
-  // Signatures verified at submit and not yet consumed by the ingestor (0 once it caught up).
-  std::size_t verified_cache_entries = 0;
+  // Records validated at submit and not yet applied by the ingestor (0 once it caught up).
+  std::size_t validated_cache_entries = 0;
   ingest::IngestStats ingest;
 };
 

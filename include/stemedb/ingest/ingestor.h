@@ -2,10 +2,11 @@
 //
 // It tails the WAL from the store's applied position and, for each record, decodes it in place,
 // validates it as if it came from outside (canonical and exact encoding, ID recomputed, limits,
-// every signature verified — spread over the cores, and skipped only for a signature this very
-// process verified bit for bit at submit, see VerifiedSignatures) and writes the record, its index
-// entries (storage/keys.h) and the new applied position in one atomic batch. A record that fails validation is never
-// indexed: the failure is logged as an error, counted, and kept under X:{position} for `stemedb verify`.
+// every signature verified, spread over the cores — skipped only for a record whose exact bytes
+// this very process validated at submit, see ValidatedRecords) and writes the record, its index
+// entries (storage/keys.h) and the new applied position in one atomic batch. A record that fails
+// validation is never indexed: the failure is logged as an error, counted, and kept under
+// X:{position} for `stemedb verify`.
 //
 // Applying is idempotent (a record already applied changes nothing), so after any crash the
 // ingestor simply resumes from the applied position the store holds, and deleting the store
@@ -19,7 +20,7 @@
 #include <memory>
 
 #include "stemedb/base/status.h"
-#include "stemedb/ingest/verified_signatures.h"
+#include "stemedb/ingest/validated_records.h"
 #include "stemedb/model/validate.h"
 #include "stemedb/storage/kv_store.h"
 #include "stemedb/wal/wal.h"
@@ -30,9 +31,9 @@ struct IngestorOptions {
   std::size_t max_batch_records = 1024;  // records per RocksDB batch at most
   ValidationLimits limits;
   std::chrono::milliseconds idle_wait{20};  // how long to sleep on an idle WAL between checks of stop
-  // Signatures this process already verified (Database::Submit fills it); those are not verified
-  // twice. nullptr: verify everything. Must outlive the ingestor.
-  VerifiedSignatures* verified = nullptr;
+  // Records this process already validated (Database::SubmitBatch fills it); those are not
+  // validated twice. nullptr: validate everything. Must outlive the ingestor.
+  ValidatedRecords* validated = nullptr;
   // Threads that verify the signatures of a batch (0: one per core).
   unsigned verify_threads = 0;
 };
@@ -45,7 +46,7 @@ struct IngestStats {
   std::uint64_t signatures_added = 0;
   std::uint64_t evidence_added = 0;
   std::uint64_t signatures_verified = 0;  // Ed25519 verifications done by the ingestor
-  std::uint64_t signatures_trusted = 0;   // skipped: already verified by this process at submit
+  std::uint64_t records_trusted = 0;      // not validated again: validated by this process at submit
   Status error;                           // the failure that stopped the ingestor, if any
 };
 

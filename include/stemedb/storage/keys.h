@@ -4,10 +4,12 @@
 // contain no control characters (validation), so 0x00 separates them unambiguously and a prefix
 // scan of "C:Tes\0" never matches "C:Tesla\0...". IDs, hashes and agents are raw bytes.
 //
-//   H:{id}                             -> the record (canonical SignedClaim, as first received)
-//   S:{id}{agent}                      -> signature (64) ‖ signed_at (int64 LE) ‖ WAL position (u64 LE)
-//   C:{subject}\0{predicate}\0{id}\0   -> the record again: lens candidates in one prefix scan
-//   C:{subject}\0{predicate}\0{id}\1{agent} -> the same signature value, right after its record
+//   H:{id}                             -> {subject}\0{predicate}: where the claim's entries are
+//   C:{subject}\0{predicate}\0{id}\0   -> the record (canonical SignedClaim, as first received)
+//   C:{subject}\0{predicate}\0{id}\1{agent} -> signature (64) ‖ signed_at (int64 LE) ‖ WAL position
+//                                        (u64 LE), right after its record: a claim with all its
+//                                        signers, and all the candidates of a (subject, predicate),
+//                                        are each one prefix scan
 //   R:{object entity}\0{id}            -> "" : claims whose object is this entity (reverse edges)
 //   K:{parent id}{child id}            -> "" : supersession links
 //   A:{agent}{id}                      -> signed_at : what an agent signed
@@ -17,7 +19,7 @@
 //   M:applied                          -> last applied WAL position (8 bytes big-endian)
 //   M:format                           -> index format version (8 bytes big-endian)
 //
-// A co-signature adds S:, C:...\1 and A: keys; the H: record is never rewritten.
+// A co-signature adds C:...\1 and A: keys; the record is never rewritten.
 #pragma once
 
 #include <cstdint>
@@ -28,18 +30,20 @@
 
 namespace stemedb::storage::keys {
 
-inline constexpr std::uint64_t kFormatVersion = 2;  // 2: signature values carry their WAL position
+// 2: signature values carry their WAL position. 3: the record and its signatures are stored once,
+// under C:; H: says where.
+inline constexpr std::uint64_t kFormatVersion = 3;
 inline constexpr std::string_view kApplied = "M:applied";
 inline constexpr std::string_view kFormat = "M:format";
 inline constexpr char kCandidateRecord = '\0';
 inline constexpr char kCandidateSignature = '\1';
 
-std::string Record(const AssertionId& id);
-std::string SignaturePrefix(const AssertionId& id);
-std::string Signature(const AssertionId& id, const AgentId& agent);
+std::string Location(const AssertionId& id);
 std::string SubjectPrefix(const EntityId& subject);
 std::string CandidatePrefix(const EntityId& subject, const RelationId& predicate);
 std::string CandidateRecord(const EntityId& subject, const RelationId& predicate, const AssertionId& id);
+// The record of `id` and its signatures, and nothing else.
+std::string CandidateEntries(const EntityId& subject, const RelationId& predicate, const AssertionId& id);
 std::string CandidateSignature(const EntityId& subject, const RelationId& predicate, const AssertionId& id,
                                const AgentId& agent);
 std::string ReversePrefix(const EntityId& object);
@@ -55,6 +59,11 @@ std::string Rejected(std::uint64_t position);
 
 std::string EncodeU64(std::uint64_t v);           // 8 bytes big-endian, so keys sort numerically
 std::uint64_t DecodeU64(std::string_view bytes);  // REQUIRES: bytes.size() == 8
+
+// The value of H:{id}: the subject and predicate that lead to the claim's C: entries.
+std::string EncodeLocation(const EntityId& subject, const RelationId& predicate);
+// Errors: Corruption when the value is not {subject}\0{predicate}.
+Result<std::pair<EntityId, RelationId>> DecodeLocation(std::string_view value);
 
 // A signature as stored: the entry and the WAL position of the record that brought it.
 struct StoredSignature {

@@ -83,7 +83,7 @@ class KVStore {
   virtual ~KVStore() = default;
   // The value of `key`, or nullopt. Errors: IoError / Corruption from the store.
   virtual Result<std::optional<PinnedValue>> Get(std::string_view key, const Snapshot* snapshot = nullptr) = 0;
-  // Applies every put of `batch` atomically.
+  // Applies every put of `batch` atomically; of two puts of one key, the later wins.
   virtual Status Write(const WriteBatch& batch) = 0;
   virtual std::unique_ptr<PrefixIterator> ScanPrefix(std::string_view prefix, const Snapshot* snapshot = nullptr) = 0;
   virtual std::shared_ptr<const Snapshot> GetSnapshot() = 0;
