@@ -53,6 +53,21 @@ Result<std::unique_ptr<Database>> Database::Open(const std::filesystem::path& di
   auto store = storage::OpenRocksStore(dir / "kv", options.kv);
   if (!store.ok()) return std::move(store).status().with_context(where);
   impl->store = std::move(*store);
+  // Indexes written by an older build are derived data: they are rebuilt from the WAL. (A newer
+  // or unreadable format is refused by the ingestor: this build cannot tell what it holds.)
+  auto format = impl->store->Get(keys::kFormat);
+  if (!format.ok()) return std::move(format).status().with_context(where);
+  if (*format && (*format)->bytes().size() == 8 && keys::DecodeU64((*format)->view()) < keys::kFormatVersion) {
+    spdlog::warn("{}: the indexes are in format {}, this build writes format {}: rebuilding them from the WAL",
+                 dir.string(), keys::DecodeU64((*format)->view()), keys::kFormatVersion);
+    format->reset();
+    impl->store.reset();
+    std::filesystem::remove_all(dir / "kv", ec);
+    if (ec) return Status::IoError(fmt::format("{}: remove the old indexes: {}", where, ec.message()));
+    store = storage::OpenRocksStore(dir / "kv", options.kv);
+    if (!store.ok()) return std::move(store).status().with_context(where);
+    impl->store = std::move(*store);
+  }
   ingest::IngestorOptions ingest_options = options.ingest;
   ingest_options.validated = &impl->validated;
   auto ingestor = ingest::Ingestor::Start(*impl->wal, *impl->store, ingest_options);
