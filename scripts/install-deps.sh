@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config git
-  librocksdb-dev
+  librocksdb-dev libjemalloc-dev
   libsodium-dev
   librust-blake3-dev b3sum
   capnproto libcapnp-dev

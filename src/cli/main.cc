@@ -24,6 +24,16 @@
 #include "stemedb/model/signing.h"
 #include "stemedb/model/validate.h"
 
+#ifdef STEMEDB_WITH_JEMALLOC
+#include <jemalloc/jemalloc.h>
+
+// jemalloc reads its options from this global (MALLOC_CONF in the environment still adds to and
+// overrides them): freed pages go back to the system from a background thread after about a
+// second, rather than after 10 s and only when some thread allocates, so that the server's
+// resident memory follows what it has in use (docs/reliability.md, "Load").
+const char* malloc_conf = "background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0";
+#endif
+
 namespace stemedb::cli {
 namespace {
 

@@ -28,6 +28,8 @@ struct ServeFlags {
   std::size_t threads = 64;
   std::size_t max_body_bytes = 64U << 20;
   unsigned read_timeout_seconds = 10;
+  std::size_t cache_mib = storage::RocksOptions().block_cache_bytes >> 20;
+  std::size_t write_buffer_mib = storage::RocksOptions().write_buffer_bytes >> 20;
 };
 
 // "HOST:PORT" (PORT 0: any free port).
@@ -69,7 +71,10 @@ int Serve(const ServeFlags& f) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  auto database = db::Database::Open(f.db);
+  db::DatabaseOptions db_options;
+  db_options.kv.block_cache_bytes = f.cache_mib << 20;
+  db_options.kv.write_buffer_bytes = f.write_buffer_mib << 20;
+  auto database = db::Database::Open(f.db, db_options);
   if (!database.ok()) return Fail(database.status());
   auto http = server::HttpServer::Bind(**database, std::move(options));
   if (!http.ok()) return Fail(http.status());
@@ -118,6 +123,14 @@ void AddServeCommand(CLI::App& app, std::function<int()>& run) {
                   "seconds a client may take to send a request before it is dropped")
       ->capture_default_str()
       ->check(CLI::Range(1, 3600));
+  cmd->add_option("--cache-mib", flags->cache_mib, "MiB of index blocks cached in memory")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--write-buffer-mib", flags->write_buffer_mib,
+                  fmt::format("MiB per index write buffer (at most {} in memory at once)",
+                              storage::RocksOptions().max_write_buffers))
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
   cmd->callback([&run, flags] { run = [flags] { return Serve(*flags); }; });
 }
 

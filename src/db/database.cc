@@ -464,6 +464,7 @@ DatabaseStats Database::stats() {
   s.applied_position = s.ingest.applied_position;
   s.lag = s.durable_position > s.applied_position ? s.durable_position - s.applied_position : 0;
   s.kv_disk_bytes = impl_->store->DiskBytes();
+  s.kv_memory = impl_->store->MemoryUsage();
   s.validated_cache_entries = impl_->validated.size();
   return s;
 }

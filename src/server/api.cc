@@ -2,11 +2,13 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <charconv>
 #include <cmath>
+#include <fstream>
 #include <functional>
 #include <mutex>
 #include <span>
@@ -14,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "stemedb/base/heap.h"
 #include "stemedb/model/json.h"
 
 namespace stemedb::server {
@@ -24,6 +27,14 @@ using nlohmann::json;
 // Upper bounds of the latency histogram, in seconds (Prometheus convention).
 constexpr std::array<double, 12> kLatencyBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                                     0.05,   0.1,   0.25,   0.5,   1.0,  2.5};
+
+// Resident set of this process, from /proc.
+std::uint64_t ResidentBytes() {
+  std::ifstream statm("/proc/self/statm");
+  std::uint64_t size_pages = 0, resident_pages = 0;
+  if (!(statm >> size_pages >> resident_pages)) return 0;
+  return resident_pages * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+}
 
 HttpResponse JsonResponse(int status, const json& body) {
   HttpResponse r;
@@ -430,6 +441,18 @@ std::string Api::Impl::MetricsText() {
   gauge("stemedb_ingest_records_rejected_total", "Log records refused by the ingestor since the server started.",
         "counter", stats.ingest.records_rejected);
   gauge("stemedb_kv_disk_bytes", "Bytes of the RocksDB index files.", "gauge", stats.kv_disk_bytes);
+  gauge("stemedb_kv_memtable_bytes", "Index write buffers in memory (bounded by the store's options).", "gauge",
+        stats.kv_memory.memtable_bytes);
+  gauge("stemedb_kv_block_cache_bytes", "Index blocks cached in memory (bounded by the store's options).", "gauge",
+        stats.kv_memory.block_cache_bytes);
+  gauge("stemedb_kv_table_reader_bytes", "Memory held for the open index files.", "gauge",
+        stats.kv_memory.table_reader_bytes);
+  // In use vs. held free tells growth of live data apart from fragmentation.
+  const HeapStats heap = ReadHeapStats();
+  gauge("stemedb_process_resident_bytes", "Resident memory of the server process.", "gauge", ResidentBytes());
+  gauge("stemedb_heap_in_use_bytes", "Heap memory allocated and in use.", "gauge", heap.in_use_bytes);
+  gauge("stemedb_heap_free_bytes", "Heap memory resident but free, held by the allocator for reuse.", "gauge",
+        heap.free_bytes);
   return out;
 }
 

@@ -138,6 +138,14 @@ class RocksStore final : public KVStore {
 
   Status Flush() override { return FromRocks(db_->Flush(rocksdb::FlushOptions()), "flush"); }
 
+  Memory MemoryUsage() override {
+    Memory m;
+    db_->GetIntProperty(rocksdb::DB::Properties::kSizeAllMemTables, &m.memtable_bytes);
+    db_->GetIntProperty(rocksdb::DB::Properties::kBlockCacheUsage, &m.block_cache_bytes);
+    db_->GetIntProperty(rocksdb::DB::Properties::kEstimateTableReadersMem, &m.table_reader_bytes);
+    return m;
+  }
+
   std::uint64_t DiskBytes() override {
     std::uint64_t sst = 0;
     db_->GetIntProperty(rocksdb::DB::Properties::kTotalSstFilesSize, &sst);

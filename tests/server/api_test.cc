@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -401,6 +402,19 @@ TEST_F(ApiTest, HealthStatsAndMetrics) {
                                 "stemedb_wal_durable_position " + std::to_string(Durable()), "stemedb_ingest_lag "}) {
     EXPECT_NE(metrics.body.find(expected), std::string::npos) << expected << "\n" << metrics.body;
   }
+  // Where the memory goes: every gauge present, and the process's own figures plausible.
+  auto gauge = [&](const std::string& name) -> std::optional<double> {
+    const std::size_t at = metrics.body.find("\n" + name + " ");
+    if (at == std::string::npos) return std::nullopt;
+    return std::stod(metrics.body.substr(at + name.size() + 2));
+  };
+  for (const char* name : {"stemedb_kv_memtable_bytes", "stemedb_kv_block_cache_bytes", "stemedb_kv_table_reader_bytes",
+                           "stemedb_heap_free_bytes"}) {
+    EXPECT_TRUE(gauge(name).has_value()) << name << "\n" << metrics.body;
+  }
+  EXPECT_GT(gauge("stemedb_process_resident_bytes").value_or(0), 1 << 20);
+  EXPECT_GT(gauge("stemedb_heap_in_use_bytes").value_or(0), 0);
+  EXPECT_GT(gauge("stemedb_kv_memtable_bytes").value_or(0), 0) << "a write was stored: its memtable holds it";
 }
 
 }  // namespace

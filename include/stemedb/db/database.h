@@ -60,6 +60,7 @@ struct DatabaseStats {
   wal::LogPosition applied_position = 0;
   wal::LogPosition lag = 0;  // durable - applied
   std::uint64_t kv_disk_bytes = 0;
+  storage::KVStore::Memory kv_memory;
   // Records validated at submit and not yet applied by the ingestor (0 once it caught up).
   std::size_t validated_cache_entries = 0;
   ingest::IngestStats ingest;

@@ -91,6 +91,13 @@ class KVStore {
   virtual Status Flush() = 0;
   // Approximate bytes on disk.
   virtual std::uint64_t DiskBytes() = 0;
+  // The store's memory, by where it goes (RocksOptions bounds the first two).
+  struct Memory {
+    std::uint64_t memtable_bytes = 0;      // write buffers, flushed and not yet flushed
+    std::uint64_t block_cache_bytes = 0;   // cached data, index and filter blocks
+    std::uint64_t table_reader_bytes = 0;  // per-file state of open index files
+  };
+  virtual Memory MemoryUsage() = 0;
 };
 
 // Memory: at most write_buffer_bytes x max_write_buffers of memtables plus block_cache_bytes of
