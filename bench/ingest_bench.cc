@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -171,8 +172,14 @@ int main(int argc, char** argv) {
   fmt::print("generating and signing {} assertions...\n", count);
   std::uint64_t salt = 0;
   const auto sample = Workload(std::min<std::size_t>(count, 20000), 999);
-  const double verify = VerifyRateAllCores(sample);
-  fmt::print("Ed25519 verification, all {} cores: {:.0f}/s\n\n", std::thread::hardware_concurrency(), verify);
+  // The limit moves by ±10% from one measurement to the next on this shared machine: the median
+  // of five is the one ratios are taken against.
+  std::vector<double> verify_rates;
+  for (int r = 0; r < 5; ++r) verify_rates.push_back(VerifyRateAllCores(sample));
+  std::sort(verify_rates.begin(), verify_rates.end());
+  const double verify = verify_rates[2];
+  fmt::print("Ed25519 verification, all {} cores: {:.0f}/s (median of 5; {:.0f} to {:.0f})\n\n",
+             std::thread::hardware_concurrency(), verify, verify_rates.front(), verify_rates.back());
   fmt::print("{:<8} {:>12} {:>10} {:>10} {:>12} {:>14} {:>12}\n", "mode", "assertions/s", "of verify", "ack s",
              "applied s", "RSS growth MiB", "disk B/assn");
   std::size_t start = 0;
