@@ -8,7 +8,20 @@
 
 namespace stemedb {
 
-#ifdef STEMEDB_WITH_JEMALLOC
+// GCC says so with __SANITIZE_*__, clang with __has_feature.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define STEMEDB_SANITIZED_HEAP 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define STEMEDB_SANITIZED_HEAP 1
+#endif
+#endif
+
+#ifdef STEMEDB_SANITIZED_HEAP
+
+HeapStats ReadHeapStats() noexcept { return {"sanitizer", 0, 0}; }
+
+#elif defined(STEMEDB_WITH_JEMALLOC)
 
 HeapStats ReadHeapStats() noexcept {
   // jemalloc's statistics are a snapshot taken when the epoch advances.

@@ -13,7 +13,9 @@
 namespace stemedb {
 
 struct HeapStats {
-  std::string_view allocator;     // "jemalloc" or "glibc"
+  // "jemalloc", "glibc", or "sanitizer" (ASan and TSan allocate themselves and report nothing
+  // here: both figures are 0).
+  std::string_view allocator;
   std::uint64_t in_use_bytes = 0;  // allocated by the program and not freed
   std::uint64_t free_bytes = 0;    // resident, held by the allocator for reuse (fragmentation)
 };
