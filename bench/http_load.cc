@@ -91,11 +91,11 @@ void PrintMemory(int port, int second) {
     return;
   }
   auto mib = [&](const char* name) { return Gauge(res->body, name) / (1 << 20); };
-  std::printf("%6d memory MiB: resident %.1f = heap in use %.1f + heap held free %.1f + other; "
-              "of the heap: write buffers %.1f, block cache %.1f, open index files %.1f\n",
-              second, mib("stemedb_process_resident_bytes"), mib("stemedb_heap_in_use_bytes"),
-              mib("stemedb_heap_free_bytes"), mib("stemedb_kv_memtable_bytes"), mib("stemedb_kv_block_cache_bytes"),
-              mib("stemedb_kv_table_reader_bytes"));
+  std::printf(
+      "%6d memory MiB: resident %.1f = heap in use %.1f + heap held free %.1f + other; "
+      "of the heap: write buffers %.1f, block cache %.1f, open index files %.1f\n",
+      second, mib("stemedb_process_resident_bytes"), mib("stemedb_heap_in_use_bytes"), mib("stemedb_heap_free_bytes"),
+      mib("stemedb_kv_memtable_bytes"), mib("stemedb_kv_block_cache_bytes"), mib("stemedb_kv_table_reader_bytes"));
 }
 
 struct Shared {

@@ -134,8 +134,8 @@ Status Database::Impl::Plan(const SignedAssertion& s, const std::optional<std::s
   out.result.already_stored = true;
   CoSignatures cosign{s.id, {}};
   for (const SignatureEntry& entry : s.signatures) {
-    STEMEDB_ASSIGN_OR_RETURN(
-        auto known, store->Get(keys::CandidateSignature(s.assertion.subject, s.assertion.predicate, s.id, entry.agent)));
+    STEMEDB_ASSIGN_OR_RETURN(auto known, store->Get(keys::CandidateSignature(s.assertion.subject, s.assertion.predicate,
+                                                                             s.id, entry.agent)));
     if (!known) cosign.signatures.push_back(entry);
   }
   out.result.new_signatures = cosign.signatures.size();
@@ -280,8 +280,7 @@ Result<std::optional<SignedAssertion>> Database::Get(const AssertionId& id) {
   return out;
 }
 
-Status Database::Impl::ForEachCandidate(const std::string& prefix,
-                                        const std::function<Status(lens::Candidate&&)>& emit,
+Status Database::Impl::ForEachCandidate(const std::string& prefix, const std::function<Status(lens::Candidate&&)>& emit,
                                         const storage::Snapshot* snapshot) {
   std::shared_ptr<const storage::Snapshot> own;
   if (snapshot == nullptr) {

@@ -81,11 +81,11 @@ Result<std::unique_ptr<Ingestor>> Ingestor::Start(wal::Wal& wal, storage::KVStor
   STEMEDB_ASSIGN_OR_RETURN(auto format, store.Get(keys::kFormat));
   if (format) {
     if (format->bytes().size() != 8 || keys::DecodeU64(format->view()) != keys::kFormatVersion) {
-      return Status::Corruption(fmt::format(
-          "index format {} is not the one this build writes ({}); rebuild the indexes by "
-          "deleting the kv directory (the WAL holds everything)",
-          format->bytes().size() == 8 ? std::to_string(keys::DecodeU64(format->view())) : "unreadable",
-          keys::kFormatVersion));
+      return Status::Corruption(
+          fmt::format("index format {} is not the one this build writes ({}); rebuild the indexes by "
+                      "deleting the kv directory (the WAL holds everything)",
+                      format->bytes().size() == 8 ? std::to_string(keys::DecodeU64(format->view())) : "unreadable",
+                      keys::kFormatVersion));
     }
   } else {
     storage::WriteBatch init;

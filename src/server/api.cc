@@ -453,9 +453,10 @@ std::string Api::Impl::MetricsText() {
   gauge("stemedb_heap_in_use_bytes", "Heap memory allocated and in use.", "gauge", heap.in_use_bytes);
   gauge("stemedb_heap_free_bytes", "Heap memory resident but free, held by the allocator for reuse.", "gauge",
         heap.free_bytes);
-  append(fmt::format("# HELP stemedb_heap_allocator The allocator the heap figures come from.\n"
-                     "# TYPE stemedb_heap_allocator gauge\nstemedb_heap_allocator{{allocator=\"{}\"}} 1\n",
-                     heap.allocator));
+  append(
+      fmt::format("# HELP stemedb_heap_allocator The allocator the heap figures come from.\n"
+                  "# TYPE stemedb_heap_allocator gauge\nstemedb_heap_allocator{{allocator=\"{}\"}} 1\n",
+                  heap.allocator));
   return out;
 }
 

@@ -81,8 +81,7 @@ TEST(Database, ResubmittingIsIdempotentAndNewSignersAreCoSignatures) {
   auto db = OpenOrDie(dir.path());
   const SignedAssertion by_one = SignedFor(7, {1});
   const SubmitResult first = SubmitOrDie(*db, by_one);
-  const std::string record_key =
-      keys::CandidateRecord(by_one.assertion.subject, by_one.assertion.predicate, by_one.id);
+  const std::string record_key = keys::CandidateRecord(by_one.assertion.subject, by_one.assertion.predicate, by_one.id);
   auto record_before = db->store().Get(record_key);
   ASSERT_TRUE(record_before.ok() && record_before->has_value());
   const std::string bytes_before((*record_before)->view());
