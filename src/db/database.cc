@@ -28,8 +28,6 @@ struct Database::Impl {
   struct Planned {
     SubmitResult result;
     std::vector<std::pair<wal::RecordType, AlignedBytes>> records;
-    std::vector<SignatureEntry> cosigners;  // the new signers of a known claim
-    std::optional<std::string> evidence;
   };
   Status Plan(const SignedAssertion& s, const std::optional<std::string>& evidence, Planned& out);
   Status CheckEvidence(const SignedAssertion& s, const std::optional<std::string>& evidence) const;
@@ -121,7 +119,6 @@ Status Database::Impl::Plan(const SignedAssertion& s, const std::optional<std::s
       out.records.emplace_back(
           wal::RecordType::kEvidence,
           AlignedBytes::CopyOf({reinterpret_cast<const std::uint8_t*>(evidence->data()), evidence->size()}));
-      out.evidence = evidence;
     }
   }
   STEMEDB_ASSIGN_OR_RETURN(auto location, store->Get(keys::Location(s.id)));
@@ -142,7 +139,6 @@ Status Database::Impl::Plan(const SignedAssertion& s, const std::optional<std::s
   if (!cosign.signatures.empty()) {
     STEMEDB_ASSIGN_OR_RETURN(AlignedBytes bytes, EncodeCoSignatures(cosign));
     out.records.emplace_back(wal::RecordType::kCoSignature, std::move(bytes));
-    out.cosigners = std::move(cosign.signatures);
   }
   return Status::Ok();
 }
