@@ -6,12 +6,6 @@
 
 namespace stemedb {
 
-Hash Hash::FromBytes(std::span<const std::uint8_t> bytes) noexcept {
-  std::array<std::uint8_t, kSize> out{};
-  std::copy_n(bytes.begin(), std::min(bytes.size(), kSize), out.begin());
-  return Hash(out);
-}
-
 Result<Hash> Hash::FromHex(std::string_view hex) {
   std::array<std::uint8_t, kSize> out{};
   STEMEDB_RETURN_IF_ERROR(stemedb::FromHex(hex, out));

@@ -36,6 +36,12 @@ struct Database::Impl {
   Status ForEachCandidate(const std::string& prefix, const std::function<Status(lens::Candidate&&)>& emit,
                           const storage::Snapshot* snapshot = nullptr);
   Result<std::vector<lens::Candidate>> ScanCandidates(const std::string& prefix);
+  // The candidates under a "C:" prefix as lenses read them, one (subject, predicate) at a time,
+  // in key order, straight from the index entries: no record is opened. The set is reused
+  // between calls. A visitor's error ends the scan and is returned.
+  using CandidateSetVisitor =
+      std::function<Status(std::string_view subject, std::string_view predicate, const lens::CandidateSet&)>;
+  Status ForEachCandidateSet(const std::string& prefix, const CandidateSetVisitor& visit);
 };
 
 Result<std::unique_ptr<Database>> Database::Open(const std::filesystem::path& dir, DatabaseOptions options) {
@@ -287,40 +293,80 @@ Status Database::Impl::ForEachCandidate(const std::string& prefix, const std::fu
   std::vector<std::uint64_t> aligned;
   std::optional<lens::Candidate> current;
   for (; it->Valid(); it->Next()) {
-    const std::string_view key = it->key();
-    const auto value = it->value();
-    // C:{subject}\0{predicate}\0{id} then \0 (the record) or \1{agent} (a signature). Parsed from
-    // the front: subjects and predicates hold no NUL, IDs and agents may.
-    const std::size_t subject_end = key.find('\0', 2);
-    const std::size_t predicate_end =
-        subject_end == std::string_view::npos ? subject_end : key.find('\0', subject_end + 1);
-    if (predicate_end == std::string_view::npos) return Status::Corruption("candidate index key without predicate end");
-    const std::size_t id_at = predicate_end + 1;
-    const std::size_t marker_at = id_at + 32;
-    if (key.size() == marker_at + 1 && key[marker_at] == keys::kCandidateRecord) {
+    STEMEDB_ASSIGN_OR_RETURN(keys::CandidateKeyParts key, keys::ParseCandidateKey(it->key()));
+    if (!key.signer) {
       if (current) STEMEDB_RETURN_IF_ERROR(emit(std::move(*current)));
-      std::span<const std::uint8_t> bytes = value;
+      auto value = keys::DecodeCandidateValue(it->value());
+      if (!value.ok()) return std::move(value).status().with_context("stored claim " + key.id.ToHex());
+      std::span<const std::uint8_t> bytes = value->record;
       if (reinterpret_cast<std::uintptr_t>(bytes.data()) % 8 != 0) {  // iterator values need not be aligned
         aligned.assign((bytes.size() + 7) / 8, 0);
         std::memcpy(aligned.data(), bytes.data(), bytes.size());
         bytes = {reinterpret_cast<const std::uint8_t*>(aligned.data()), bytes.size()};
       }
-      STEMEDB_ASSIGN_OR_RETURN(SignedAssertion s, ReadStored(bytes, keys::IdAt(key, id_at)));
+      STEMEDB_ASSIGN_OR_RETURN(SignedAssertion s, ReadStored(bytes, key.id));
       current = lens::Candidate{s.id, std::move(s.assertion), {}};
-    } else if (key.size() == marker_at + 1 + 32 && key[marker_at] == keys::kCandidateSignature && current &&
-               keys::IdAt(key, id_at) == current->id) {
-      std::array<std::uint8_t, AgentId::kSize> agent{};
-      std::memcpy(agent.data(), key.data() + marker_at + 1, agent.size());
+    } else if (current && key.id == current->id) {
+      const auto value = it->value();
       STEMEDB_ASSIGN_OR_RETURN(
           keys::StoredSignature stored,
-          keys::DecodeSignatureValue(AgentId(agent), {reinterpret_cast<const char*>(value.data()), value.size()}));
+          keys::DecodeSignatureValue(*key.signer, {reinterpret_cast<const char*>(value.data()), value.size()}));
       current->signers.push_back(lens::Signer{stored.entry, stored.position});
     } else {
-      return Status::Corruption(fmt::format("unexpected candidate index key of {} bytes", key.size()));
+      return Status::Corruption("signature index entry of " + key.id.ToHex() + " without its record");
     }
   }
   STEMEDB_RETURN_IF_ERROR(it->status());
   if (current) STEMEDB_RETURN_IF_ERROR(emit(std::move(*current)));
+  return Status::Ok();
+}
+
+Status Database::Impl::ForEachCandidateSet(const std::string& prefix, const CandidateSetVisitor& visit) {
+  // One iterator is one consistent view: no snapshot needed.
+  auto it = store->ScanPrefix(prefix);
+  lens::CandidateSet set;
+  set.Reserve(32, 64);
+  std::string subject, predicate;  // of the candidates in `set`
+  std::string claim;               // the key of the last record without its marker: C:{s}\0{p}\0{id}
+  std::size_t group_prefix = 0;    // the length of C:{s}\0{p}\0 in `claim`
+  for (; it->Valid(); it->Next()) {
+    const std::string_view key = it->key();
+    const auto value = it->value();
+    // Signature entries follow their record: recognised by the record's key, without parsing.
+    if (!claim.empty() && key.size() == claim.size() + 1 + AgentId::kSize &&
+        key[claim.size()] == keys::kCandidateSignature && key.starts_with(claim)) {
+      std::array<std::uint8_t, AgentId::kSize> agent{};
+      std::memcpy(agent.data(), key.data() + claim.size() + 1, agent.size());
+      STEMEDB_ASSIGN_OR_RETURN(keys::SignatureTimes times, keys::DecodeSignatureTimes(value));
+      set.AddSigner(AgentId(agent), times.signed_at, times.position);
+      continue;
+    }
+    // The next record of the same (subject, predicate): its ID sits right after the group's prefix.
+    AssertionId id;
+    if (!claim.empty() && key.size() == group_prefix + Hash::kSize + 1 && key.back() == keys::kCandidateRecord &&
+        key.starts_with(std::string_view(claim).substr(0, group_prefix))) {
+      id = keys::IdAt(key, group_prefix);
+    } else {
+      STEMEDB_ASSIGN_OR_RETURN(keys::CandidateKeyParts parts, keys::ParseCandidateKey(key));
+      if (parts.signer) {
+        return Status::Corruption("signature index entry of " + parts.id.ToHex() + " without its record");
+      }
+      if (!set.empty()) {
+        STEMEDB_RETURN_IF_ERROR(visit(subject, predicate, set));
+        set.Clear();
+      }
+      subject.assign(parts.subject);
+      predicate.assign(parts.predicate);
+      group_prefix = key.size() - Hash::kSize - 1;
+      id = parts.id;
+    }
+    auto summary = keys::DecodeCandidateValue(value);
+    if (!summary.ok()) return std::move(summary).status().with_context("stored claim " + id.ToHex());
+    set.Add(id, summary->value_key, summary->confidence, summary->source_hash, summary->parent);
+    claim.assign(key.substr(0, key.size() - 1));
+  }
+  STEMEDB_RETURN_IF_ERROR(it->status());
+  if (!set.empty()) STEMEDB_RETURN_IF_ERROR(visit(subject, predicate, set));
   return Status::Ok();
 }
 
@@ -386,8 +432,17 @@ Result<Database::SupersessionHistory> Database::History(const AssertionId& id) {
 Result<lens::Resolution> Database::Resolve(const EntityId& subject, const RelationId& predicate, lens::LensKind kind,
                                            const lens::LensOptions& options, std::optional<wal::LogPosition> must_see) {
   if (must_see) STEMEDB_RETURN_IF_ERROR(WaitForApplied(*must_see));
-  STEMEDB_ASSIGN_OR_RETURN(auto candidates, Candidates(subject, predicate));
-  return lens::Resolve(kind, candidates, options);
+  STEMEDB_RETURN_IF_ERROR(ValidateIdentifier("subject", subject.view(), impl_->options.limits));
+  STEMEDB_RETURN_IF_ERROR(ValidateIdentifier("predicate", predicate.view(), impl_->options.limits));
+  lens::Resolution out;
+  out.explanation.lens = kind;
+  STEMEDB_RETURN_IF_ERROR(
+      impl_->ForEachCandidateSet(keys::CandidatePrefix(subject, predicate),
+                                 [&](std::string_view, std::string_view, const lens::CandidateSet& candidates) {
+                                   out = lens::Resolve(kind, candidates, options);
+                                   return Status::Ok();
+                                 }));
+  return out;
 }
 
 Result<std::vector<Database::PredicateResolution>> Database::ResolveSubject(const EntityId& subject,
@@ -395,18 +450,12 @@ Result<std::vector<Database::PredicateResolution>> Database::ResolveSubject(cons
                                                                             const lens::LensOptions& options) {
   STEMEDB_RETURN_IF_ERROR(ValidateIdentifier("subject", subject.view(), impl_->options.limits));
   std::vector<PredicateResolution> out;
-  std::vector<lens::Candidate> group;
-  auto flush = [&] {
-    if (group.empty()) return;
-    out.push_back({group.front().assertion.predicate, lens::Resolve(kind, group, options)});
-    group.clear();
-  };
-  STEMEDB_RETURN_IF_ERROR(impl_->ForEachCandidate(keys::SubjectPrefix(subject), [&](lens::Candidate&& c) {
-    if (!group.empty() && group.front().assertion.predicate != c.assertion.predicate) flush();
-    group.push_back(std::move(c));
-    return Status::Ok();
-  }));
-  flush();
+  STEMEDB_RETURN_IF_ERROR(impl_->ForEachCandidateSet(
+      keys::SubjectPrefix(subject),
+      [&](std::string_view, std::string_view predicate, const lens::CandidateSet& candidates) {
+        out.push_back({RelationId(predicate), lens::Resolve(kind, candidates, options)});
+        return Status::Ok();
+      }));
   return out;
 }
 
@@ -416,35 +465,21 @@ Status Database::ForEachAssertion(const std::function<Status(lens::Candidate&&)>
 
 Result<std::vector<Database::Conflict>> Database::Conflicts(std::size_t limit, const lens::LensOptions& options) {
   std::vector<Conflict> out;
-  std::vector<lens::Candidate> group;
-  auto flush = [&] {
-    if (group.empty() || out.size() >= limit) return;
-    // Liveness (supersession, thresholds, as_of) is the lens's business: ask it for the groups.
-    const lens::Resolution r = lens::Resolve(lens::LensKind::kConsensus, group, options);
-    if (r.explanation.groups.size() > 1) {
-      out.push_back({group.front().assertion.subject, group.front().assertion.predicate, group.size(),
-                     r.explanation.groups.size()});
-    }
-    group.clear();
-  };
+  if (limit == 0) return out;
+  // Liveness (supersession, thresholds, as_of) is the lens's business: it counts the values.
   // The scan stops once `limit` conflicts are found (the visitor's error ends it; it is ours).
   bool full = false;
-  Status scanned = impl_->ForEachCandidate("C:", [&](lens::Candidate&& c) {
-    if (!group.empty() && (group.front().assertion.subject != c.assertion.subject ||
-                           group.front().assertion.predicate != c.assertion.predicate)) {
-      flush();
-      if (out.size() >= limit) {
+  Status scanned = impl_->ForEachCandidateSet(
+      "C:", [&](std::string_view subject, std::string_view predicate, const lens::CandidateSet& candidates) {
+        const lens::Resolution r = lens::Resolve(lens::LensKind::kConsensus, candidates, options);
+        if (r.distinct_values > 1) {
+          out.push_back({EntityId(subject), RelationId(predicate), candidates.size(), r.distinct_values});
+        }
+        if (out.size() < limit) return Status::Ok();
         full = true;
         return Status::Unavailable("limit reached");
-      }
-    }
-    group.push_back(std::move(c));
-    return Status::Ok();
-  });
-  if (!full) {
-    STEMEDB_RETURN_IF_ERROR(scanned);
-    flush();
-  }
+      });
+  if (!full) STEMEDB_RETURN_IF_ERROR(scanned);
   return out;
 }
 

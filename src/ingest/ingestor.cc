@@ -367,7 +367,8 @@ Status Ingestor::State::ApplyAssertion(const Pending& p, BatchState& state) {
   STEMEDB_ASSIGN_OR_RETURN(auto existing, FindAssertion(s.id, state));
   if (!existing) {
     state.batch.Put(keys::Location(s.id), keys::EncodeLocation(a.subject, a.predicate));
-    state.batch.Put(keys::CandidateRecord(a.subject, a.predicate, s.id), p.payload.bytes());
+    state.batch.Put(keys::CandidateRecord(a.subject, a.predicate, s.id),
+                    keys::EncodeCandidateValue(a, p.payload.bytes()));
     if (a.object.kind() == ObjectKind::kEntity) {
       state.batch.Put(keys::Reverse(std::get<EntityId>(a.object.variant()), s.id), std::string_view());
     }

@@ -7,6 +7,8 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <functional>
+#include <limits>
 #include <numeric>
 
 #include "stemedb/model/json.h"
@@ -106,331 +108,534 @@ Result<AuthorityTable> AuthorityTable::FromJson(const nlohmann::json& json) {
   return table;
 }
 
-std::string ValueKey(const ObjectValue& value) {
-  std::string key(1, static_cast<char>(value.kind()));
-  auto put_u64 = [&](std::uint64_t v) {
-    for (int i = 7; i >= 0; --i) key += static_cast<char>((v >> (8 * i)) & 0xFF);
-  };
-  // Signed integers ordered as unsigned by flipping the sign bit.
-  auto put_i64 = [&](std::int64_t v) { put_u64(static_cast<std::uint64_t>(v) ^ (std::uint64_t{1} << 63)); };
-  std::visit(
-      [&](const auto& v) {
-        using T = std::decay_t<decltype(v)>;
-        if constexpr (std::is_same_v<T, EntityId>) {
-          key += v.str();
-        } else if constexpr (std::is_same_v<T, LangText>) {
-          key += v.value;
-          key += '\0';
-          key += v.lang;
-        } else if constexpr (std::is_same_v<T, std::int64_t>) {
-          put_i64(v);
-        } else if constexpr (std::is_same_v<T, double>) {
-          // IEEE order: flip all bits of negatives, the sign bit of positives. -0.0 is +0.0.
-          auto bits = std::bit_cast<std::uint64_t>(v == 0.0 ? 0.0 : v);
-          bits = (bits >> 63) != 0 ? ~bits : bits ^ (std::uint64_t{1} << 63);
-          put_u64(bits);
-        } else if constexpr (std::is_same_v<T, bool>) {
-          key += v ? '\1' : '\0';
-        } else if constexpr (std::is_same_v<T, Timestamp>) {
-          put_i64(v.micros());
-        } else if constexpr (std::is_same_v<T, TypedLiteral>) {
-          key += v.datatype;
-          key += '\0';
-          key += v.lexical;
-        } else {
-          key.append(reinterpret_cast<const char*>(v.bytes().data()), v.bytes().size());
-        }
-      },
-      value.variant());
-  return key;
+CandidateSet CandidateSet::Of(std::span<const Candidate> candidates) {
+  CandidateSet set;
+  set.entries_.reserve(candidates.size());
+  for (const Candidate& c : candidates) {
+    set.Add(c.id, ValueKey(c.assertion.object), c.assertion.confidence, c.assertion.source_hash, c.assertion.parent);
+    for (const Signer& s : c.signers) set.AddSigner(s.signature.agent, s.signature.signed_at, s.position);
+  }
+  return set;
+}
+
+void CandidateSet::Clear() noexcept {
+  entries_.clear();
+  signers_.clear();
+  keys_.clear();
+}
+
+void CandidateSet::Reserve(std::size_t candidates, std::size_t signers) {
+  entries_.reserve(candidates);
+  signers_.reserve(signers);
+}
+
+void CandidateSet::Add(const AssertionId& id, std::string_view value_key, float confidence, const Hash& source_hash,
+                       const std::optional<AssertionId>& parent) {
+  entries_.push_back(
+      Entry{Facts{id, source_hash, parent, confidence}, keys_.size(), value_key.size(), signers_.size(), 0});
+  keys_ += value_key;
+}
+
+void CandidateSet::AddSigner(const AgentId& agent, Timestamp signed_at, std::uint64_t position) {
+  signers_.push_back(SignerFacts{agent, signed_at, position});
+  ++entries_.back().signer_count;
 }
 
 namespace {
 
-// A candidate under resolution: the input, its canonical key, and what the shared rules found.
-struct Work {
-  const Candidate* candidate = nullptr;
-  std::string value_key;
-  std::vector<std::size_t> eligible;  // indexes into candidate->signers
-  bool live = false;
-};
+constexpr std::uint32_t kNone = std::numeric_limits<std::uint32_t>::max();
 
 double Weight(const LensOptions& options, const AgentId& agent) {
   return options.weights != nullptr ? options.weights->WeightOf(agent) : 1.0;
 }
 
-bool SharesSigner(const Work& a, const Work& b) {
-  for (std::size_t i : a.eligible) {
-    for (const Signer& s : b.candidate->signers) {
-      if (s.signature.agent == a.candidate->signers[i].signature.agent) return true;
-    }
+// What the shared rules, then Consensus's vote, found for one signature.
+enum class SignerState : std::uint8_t {
+  kEligible,      // passed allow/deny/as_of
+  kDenied,        // not eligible: on the deny list
+  kNotAllowed,    // not eligible: not on the allow list
+  kSignedAfter,   // not eligible: signed after as_of
+  kLoggedAfter,   // not eligible: logged after as_of
+  kSameAgent,     // eligible, not counted: the agent's vote for this value is counted once
+  kSameEvidence,  // eligible, not counted: this evidence is counted once for this value
+  kCounted,       // eligible and added to its value's total
+};
+
+bool Eligible(SignerState state) { return state == SignerState::kEligible || state >= SignerState::kSameAgent; }
+
+const char* Note(SignerState state) {
+  switch (state) {
+    case SignerState::kDenied: return "agent denied";
+    case SignerState::kNotAllowed: return "agent not in the allow list";
+    case SignerState::kSignedAfter: return "signed after as_of";
+    case SignerState::kLoggedAfter: return "in the log after as_of";
+    case SignerState::kSameAgent: return "agent already counted for this value";
+    case SignerState::kSameEvidence: return "same evidence already counted for this value";
+    default: return "";
   }
-  return false;
 }
 
-// Applies the shared rules; returns the work list in canonical order, explanations filled in.
-std::vector<Work> Prepare(std::span<const Candidate> candidates, const LensOptions& options, Explanation& out) {
-  std::vector<Work> work;
-  work.reserve(candidates.size());
-  for (const Candidate& c : candidates) work.push_back(Work{&c, ValueKey(c.assertion.object), {}, false});
-  std::sort(work.begin(), work.end(), [](const Work& a, const Work& b) {
-    return a.value_key != b.value_key ? a.value_key < b.value_key : a.candidate->id < b.candidate->id;
-  });
+std::size_t TableSize(std::size_t entries) { return std::bit_ceil(std::max<std::size_t>(8, 2 * entries)); }
 
-  out.candidates.resize(work.size());
-  for (std::size_t w = 0; w < work.size(); ++w) {
-    const Candidate& c = *work[w].candidate;
-    CandidateExplanation& e = out.candidates[w];
-    e.id = c.id;
-    e.value = c.assertion.object;
-    e.confidence = c.assertion.confidence;
-    e.source_hash = c.assertion.source_hash;
-    for (std::size_t i = 0; i < c.signers.size(); ++i) {
-      const Signer& s = c.signers[i];
-      SignerExplanation se;
-      se.agent = s.signature.agent;
-      se.signed_at = s.signature.signed_at;
-      se.position = s.position;
-      se.weight = Weight(options, s.signature.agent);
-      const char* excluded = nullptr;
-      if (options.deny_agents.count(se.agent) != 0) {
-        excluded = "agent denied";
-      } else if (options.allow_agents && options.allow_agents->count(se.agent) == 0) {
-        excluded = "agent not in the allow list";
-      } else if (options.as_of_time && s.signature.signed_at > *options.as_of_time) {
-        excluded = "signed after as_of";
-      } else if (options.as_of_position && s.position > *options.as_of_position) {
-        excluded = "in the log after as_of";
+std::uint64_t Prefix64(std::span<const std::uint8_t, Hash::kSize> bytes) {
+  std::uint64_t v = 0;
+  std::memcpy(&v, bytes.data(), sizeof v);
+  return v;
+}
+
+struct ExactGroup {  // live candidates with one value key
+  std::string_view key;
+  std::uint32_t count = 0;
+  std::uint32_t begin = 0;  // into ordered
+  std::uint32_t group = 0;  // into groups
+};
+struct ValueGroupRange {             // a value as Consensus counts it: exact groups, merged by number_tolerance
+  std::uint32_t begin = 0, end = 0;  // into ordered
+  double total = 0;
+};
+struct Ballot {  // Consensus: one eligible signature of a live candidate
+  std::uint32_t group;
+  std::uint32_t candidate;
+  std::size_t signer;  // CandidateSet's numbering
+  const AgentId* agent;
+  double contribution;
+};
+
+// The working arrays of a resolve, kept per thread so that a warm resolve allocates nothing but
+// its answer. Released after a resolve larger than kKeptCandidates.
+struct Scratch {
+  static constexpr std::size_t kKeptCandidates = std::size_t{1} << 16;
+  std::vector<std::uint32_t> by_id;          // candidates in ID order
+  std::vector<SignerState> state;            // per signature
+  std::vector<double> contribution;          // per signature (Consensus)
+  std::vector<std::uint32_t> eligible;       // per candidate: eligible signatures
+  std::vector<Verdict> verdict;              // per candidate
+  std::vector<std::uint8_t> live;            // per candidate
+  std::vector<std::uint32_t> superseded_by;  // per candidate: the child that replaces it, or kNone
+  std::vector<std::uint32_t> exact_of;       // per live candidate: its exact group
+  std::vector<ExactGroup> exact;
+  std::vector<ValueGroupRange> groups;  // in canonical value order
+  std::vector<std::uint32_t> ordered;   // live candidates in canonical order
+  std::vector<Timestamp> first_signed;  // Recency
+  std::vector<double> authority;        // Authority
+  std::vector<Ballot> ballots;          // Consensus
+  std::vector<std::uint32_t> slots;     // hash tables
+  std::vector<std::uint32_t> sorted;
+  std::vector<std::uint32_t> next;
+};
+
+thread_local Scratch scratch;
+
+// One resolve, as flat arrays indexed by candidate or by signature (CandidateSet's numbering):
+// a fixed number of allocations per call whatever the number of candidates. Candidates are never
+// copied: grouping goes through a hash table of value keys, supersession through a binary search
+// of the candidates in ID order, Consensus's once-per-agent and once-per-evidence rules through
+// hash tables keyed by (group, agent) and (group, evidence).
+class Resolver {
+ public:
+  Resolver(LensKind kind, const CandidateSet& set, const LensOptions& options)
+      : kind_(kind), set_(set), options_(options), n_(static_cast<std::uint32_t>(set.size())) {}
+
+  Resolution Run() {
+    Resolution r;
+    r.explanation.lens = kind_;
+    exact_.clear();
+    groups_.clear();
+    OrderById();
+    ApplySharedRules();
+    Supersede();
+    GroupByValue();
+    r.distinct_values = groups_.size();
+    std::optional<std::uint32_t> winner;  // the candidate whose value key is the answer's
+    switch (kind_) {
+      case LensKind::kConsensus: winner = Vote(r); break;
+      case LensKind::kRecency: winner = RankRecency(r); break;
+      case LensKind::kAuthority: winner = RankAuthority(r); break;
+    }
+    if (winner) r.value = ValueOf(*winner);
+    if (options_.explain) Explain(r);
+    if (n_ > Scratch::kKeptCandidates) s_ = Scratch();
+    return r;
+  }
+
+ private:
+  using Group = ValueGroupRange;
+
+  const AssertionId& IdOf(std::uint32_t c) const { return set_.facts(c).id; }
+  // The canonical order: value key, then ID.
+  bool Before(std::uint32_t a, std::uint32_t b) const {
+    const int by_key = set_.value_key(a).compare(set_.value_key(b));
+    return by_key != 0 ? by_key < 0 : IdOf(a) < IdOf(b);
+  }
+  // Value keys come checked from the index or made by ValueKey, so they decode.
+  ObjectValue ValueOf(std::uint32_t c) const { return ValueFromKey(set_.value_key(c)).value(); }
+
+  void OrderById() {
+    by_id_.resize(n_);
+    std::iota(by_id_.begin(), by_id_.end(), 0U);
+    bool sorted = true;
+    for (std::uint32_t c = 1; c < n_ && sorted; ++c) sorted = !(IdOf(c) < IdOf(c - 1));
+    if (!sorted) {
+      std::sort(by_id_.begin(), by_id_.end(),
+                [&](std::uint32_t a, std::uint32_t b) { return IdOf(a) != IdOf(b) ? IdOf(a) < IdOf(b) : a < b; });
+    }
+  }
+
+  SignerState Check(const SignerFacts& s) const {
+    if (!options_.deny_agents.empty() && options_.deny_agents.count(s.agent) != 0) return SignerState::kDenied;
+    if (options_.allow_agents && options_.allow_agents->count(s.agent) == 0) return SignerState::kNotAllowed;
+    if (options_.as_of_time && s.signed_at > *options_.as_of_time) return SignerState::kSignedAfter;
+    if (options_.as_of_position && s.position > *options_.as_of_position) return SignerState::kLoggedAfter;
+    return SignerState::kEligible;
+  }
+
+  void ApplySharedRules() {
+    state_.assign(set_.signer_total(), SignerState::kEligible);
+    eligible_.assign(n_, 0);
+    verdict_.assign(n_, Verdict::kOutvoted);
+    live_.assign(n_, 0);
+    superseded_by_.assign(n_, kNone);
+    for (std::uint32_t c = 0; c < n_; ++c) {
+      const auto signers = set_.signers(c);
+      const std::size_t base = set_.first_signer(c);
+      for (std::size_t k = 0; k < signers.size(); ++k) {
+        state_[base + k] = Check(signers[k]);
+        if (state_[base + k] == SignerState::kEligible) ++eligible_[c];
       }
-      if (excluded != nullptr) {
-        if (options.explain) se.note = excluded;
+      if (eligible_[c] == 0) {
+        verdict_[c] = Verdict::kNoEligibleSigner;
+      } else if (set_.facts(c).confidence < options_.min_confidence) {
+        verdict_[c] = Verdict::kBelowThreshold;
       } else {
-        se.eligible = true;
-        work[w].eligible.push_back(i);
-      }
-      e.signers.push_back(std::move(se));
-    }
-    if (work[w].eligible.empty()) {
-      e.verdict = Verdict::kNoEligibleSigner;
-      if (options.explain) e.reason = "no signature passes the allow/deny lists and as_of";
-    } else if (c.assertion.confidence < options.min_confidence) {
-      e.verdict = Verdict::kBelowThreshold;
-      e.reason =
-          fmt::format("confidence {} is below min_confidence {}", c.assertion.confidence, options.min_confidence);
-    } else {
-      work[w].live = true;
-    }
-  }
-
-  // Supersession: among known candidates, a child that shares a signer with its parent replaces it.
-  const bool any_parent =
-      std::any_of(work.begin(), work.end(), [](const Work& w) { return w.candidate->assertion.parent.has_value(); });
-  if (!any_parent) return work;
-  std::map<AssertionId, std::size_t> by_id;
-  for (std::size_t w = 0; w < work.size(); ++w) by_id.emplace(work[w].candidate->id, w);
-  for (std::size_t w = 0; w < work.size(); ++w) {
-    const Work& child = work[w];
-    if (child.eligible.empty() || !child.candidate->assertion.parent) continue;
-    auto parent = by_id.find(*child.candidate->assertion.parent);
-    if (parent == by_id.end()) continue;
-    Work& p = work[parent->second];
-    CandidateExplanation& e = out.candidates[parent->second];
-    if (!SharesSigner(child, p)) continue;  // a stranger's correction is just another candidate
-    if (e.superseded_by && *e.superseded_by < child.candidate->id) continue;  // deterministic: lowest child ID
-    e.superseded_by = child.candidate->id;
-    if (!options.include_superseded && (p.live || e.verdict == Verdict::kSuperseded)) {
-      p.live = false;
-      e.verdict = Verdict::kSuperseded;
-      if (options.explain) {
-        e.reason = fmt::format("superseded by {}, signed by one of its own signers", child.candidate->id.ToHex());
+        live_[c] = 1;
       }
     }
   }
-  return work;
-}
 
-// Earliest eligible signature: when the claim was first made (as far as the options allow).
-Timestamp FirstSigned(const Work& w) {
-  Timestamp first(Timestamp::kMaxMicros);
-  for (std::size_t i : w.eligible) first = std::min(first, w.candidate->signers[i].signature.signed_at);
-  return first;
-}
-
-void ResolveConsensus(std::vector<Work>& work, const LensOptions& options, Resolution& r) {
-  Explanation& e = r.explanation;
-  // Groups of live candidates by value (numbers within the tolerance are one value), in canonical
-  // order: `work` is sorted by value key, and numbers sort by value within it.
-  std::vector<std::vector<std::size_t>> groups;
-  std::vector<std::string> group_keys;
-  for (std::size_t w = 0; w < work.size(); ++w) {
-    if (!work[w].live) continue;
-    const ObjectValue& v = work[w].candidate->assertion.object;
-    bool joined = false;
-    if (!groups.empty()) {
-      const ObjectValue& first = work[groups.back().front()].candidate->assertion.object;
-      if (work[w].value_key == group_keys.back()) {
-        joined = true;
-      } else if (options.number_tolerance > 0 && v.kind() == ObjectKind::kNumber &&
-                 first.kind() == ObjectKind::kNumber) {
-        joined = std::get<double>(v.variant()) - std::get<double>(first.variant()) <= options.number_tolerance;
+  bool SharesSigner(std::uint32_t child, std::uint32_t parent) const {
+    const auto child_signers = set_.signers(child);
+    const std::size_t base = set_.first_signer(child);
+    for (std::size_t k = 0; k < child_signers.size(); ++k) {
+      if (state_[base + k] != SignerState::kEligible) continue;
+      for (const SignerFacts& p : set_.signers(parent)) {
+        if (p.agent == child_signers[k].agent) return true;
       }
     }
-    if (joined) {
-      groups.back().push_back(w);
-    } else {
-      groups.push_back({w});
-      group_keys.push_back(work[w].value_key);
+    return false;
+  }
+
+  // A child that shares an eligible signer with its parent replaces it; the lowest such child ID
+  // is named.
+  void Supersede() {
+    for (std::uint32_t child = 0; child < n_; ++child) {
+      const auto& parent_id = set_.facts(child).parent;
+      if (!parent_id || eligible_[child] == 0) continue;
+      const auto found = std::lower_bound(by_id_.begin(), by_id_.end(), *parent_id,
+                                          [&](std::uint32_t c, const AssertionId& id) { return IdOf(c) < id; });
+      if (found == by_id_.end() || IdOf(*found) != *parent_id) continue;
+      const std::uint32_t parent = *found;
+      if (!SharesSigner(child, parent)) continue;  // a stranger's correction is just another candidate
+      if (superseded_by_[parent] != kNone && IdOf(superseded_by_[parent]) < IdOf(child)) continue;
+      superseded_by_[parent] = child;
+      if (!options_.include_superseded && (live_[parent] != 0 || verdict_[parent] == Verdict::kSuperseded)) {
+        live_[parent] = 0;
+        verdict_[parent] = Verdict::kSuperseded;
+      }
     }
   }
 
-  double all = 0;
-  std::size_t best = 0;
-  std::vector<double> totals(groups.size(), 0.0);
-  for (std::size_t g = 0; g < groups.size(); ++g) {
-    // One vote per agent per value (its largest), then one per piece of evidence per value (copied
-    // evidence is one piece of evidence; "no evidence" is never merged). Equal votes: the first in
-    // canonical order counts.
-    struct Vote {
-      const AgentId* agent;
-      const Hash* source;
-      double contribution;
-      std::size_t w, i;
+  // Live candidates into ordered_, in canonical order, cut into exact groups and value groups.
+  void GroupByValue() {
+    exact_of_.assign(n_, kNone);
+    std::vector<std::uint32_t>& slots = s_.slots;
+    slots.assign(TableSize(n_), kNone);
+    const std::size_t mask = slots.size() - 1;
+    std::uint32_t live_count = 0;
+    for (std::uint32_t c : by_id_) {
+      if (live_[c] == 0) continue;
+      ++live_count;
+      const std::string_view key = set_.value_key(c);
+      std::size_t slot = std::hash<std::string_view>{}(key)&mask;
+      while (slots[slot] != kNone && exact_[slots[slot]].key != key) slot = (slot + 1) & mask;
+      if (slots[slot] == kNone) {
+        slots[slot] = static_cast<std::uint32_t>(exact_.size());
+        exact_.push_back(ExactGroup{key});
+      }
+      exact_of_[c] = slots[slot];
+      ++exact_[slots[slot]].count;
+    }
+    std::vector<std::uint32_t>& sorted = s_.sorted;
+    sorted.resize(exact_.size());
+    std::iota(sorted.begin(), sorted.end(), 0U);
+    std::sort(sorted.begin(), sorted.end(),
+              [&](std::uint32_t a, std::uint32_t b) { return exact_[a].key < exact_[b].key; });
+    const double tolerance = options_.number_tolerance;
+    std::uint32_t at = 0;
+    bool group_is_number = false;
+    double first_number = 0;  // the smallest number of the group being built
+    for (std::uint32_t e : sorted) {
+      ExactGroup& exact = exact_[e];
+      exact.begin = at;
+      at += exact.count;
+      // Numbers within the tolerance of the group's first number join it (keys order numbers).
+      const bool number = static_cast<ObjectKind>(exact.key[0]) == ObjectKind::kNumber;
+      const double value = number && tolerance > 0 ? std::get<double>(ValueFromKey(exact.key).value().variant()) : 0;
+      const bool joins = tolerance > 0 && number && group_is_number && value - first_number <= tolerance;
+      if (!joins) {
+        groups_.push_back(Group{exact.begin, exact.begin, 0.0});
+        group_is_number = number;
+        first_number = value;
+      }
+      exact.group = static_cast<std::uint32_t>(groups_.size() - 1);
+      groups_.back().end = at;
+    }
+    ordered_.assign(live_count, kNone);
+    std::vector<std::uint32_t>& next = s_.next;
+    next.resize(exact_.size());
+    for (std::size_t e = 0; e < exact_.size(); ++e) next[e] = exact_[e].begin;
+    for (std::uint32_t c : by_id_) {
+      if (exact_of_[c] != kNone) ordered_[next[exact_of_[c]]++] = c;
+    }
+  }
+
+  static std::size_t Mix(std::uint64_t h) {
+    h ^= h >> 31;
+    h *= 0xBF58476D1CE4E5B9ULL;
+    h ^= h >> 29;
+    return static_cast<std::size_t>(h);
+  }
+
+  // Consensus: one vote per agent per value (its largest), then one per piece of evidence per
+  // value (copied evidence is one piece of evidence; "no evidence" is never merged). Equal votes:
+  // the first in canonical order counts.
+  std::optional<std::uint32_t> Vote(Resolution& r) {
+    std::vector<Ballot>& ballots = s_.ballots;
+    ballots.clear();
+    contribution_.assign(set_.signer_total(), 0.0);
+    for (std::uint32_t g = 0; g < groups_.size(); ++g) {
+      for (std::uint32_t at = groups_[g].begin; at < groups_[g].end; ++at) {
+        const std::uint32_t c = ordered_[at];
+        const auto signers = set_.signers(c);
+        const std::size_t base = set_.first_signer(c);
+        for (std::size_t k = 0; k < signers.size(); ++k) {
+          if (state_[base + k] != SignerState::kEligible) continue;
+          const double contribution =
+              static_cast<double>(set_.facts(c).confidence) * Weight(options_, signers[k].agent);
+          contribution_[base + k] = contribution;
+          ballots.push_back(Ballot{g, c, base + k, &signers[k].agent, contribution});
+        }
+      }
+    }
+    std::vector<std::uint32_t>& slots = s_.slots;
+    slots.assign(TableSize(ballots.size()), kNone);
+    const std::size_t mask = slots.size() - 1;
+    // Keeps, per (group, what), the strongest ballot; the others get `loser`.
+    auto keep_strongest = [&](auto&& what, auto&& same, SignerState loser) {
+      std::fill(slots.begin(), slots.end(), kNone);
+      for (std::uint32_t b = 0; b < ballots.size(); ++b) {
+        if (state_[ballots[b].signer] != SignerState::kEligible) continue;
+        const std::optional<std::uint64_t> key = what(ballots[b]);
+        if (!key) continue;
+        std::size_t slot = Mix(*key ^ (ballots[b].group * 0x9E3779B97F4A7C15ULL)) & mask;
+        while (slots[slot] != kNone &&
+               !(ballots[slots[slot]].group == ballots[b].group && same(ballots[slots[slot]], ballots[b]))) {
+          slot = (slot + 1) & mask;
+        }
+        if (slots[slot] == kNone) {
+          slots[slot] = b;
+        } else if (ballots[b].contribution > ballots[slots[slot]].contribution) {
+          state_[ballots[slots[slot]].signer] = loser;
+          slots[slot] = b;
+        } else {
+          state_[ballots[b].signer] = loser;
+        }
+      }
     };
-    std::vector<Vote> votes;
-    for (std::size_t w : groups[g]) {
-      const Candidate& c = *work[w].candidate;
-      for (std::size_t i : work[w].eligible) {
-        const double contribution =
-            static_cast<double>(c.assertion.confidence) * Weight(options, c.signers[i].signature.agent);
-        e.candidates[w].signers[i].contribution = contribution;
-        votes.push_back({&c.signers[i].signature.agent, &c.assertion.source_hash, contribution, w, i});
-      }
+    keep_strongest([](const Ballot& b) -> std::optional<std::uint64_t> { return Prefix64(b.agent->bytes()); },
+                   [](const Ballot& a, const Ballot& b) { return *a.agent == *b.agent; }, SignerState::kSameAgent);
+    auto source = [&](const Ballot& b) -> const Hash& { return set_.facts(b.candidate).source_hash; };
+    keep_strongest(
+        [&](const Ballot& b) -> std::optional<std::uint64_t> {
+          if (source(b) == kNoEvidence) return std::nullopt;
+          return Prefix64(source(b).span());
+        },
+        [&](const Ballot& a, const Ballot& b) { return source(a) == source(b); }, SignerState::kSameEvidence);
+    for (const Ballot& b : ballots) {
+      if (state_[b.signer] != SignerState::kEligible) continue;
+      state_[b.signer] = SignerState::kCounted;
+      groups_[b.group].total += b.contribution;
     }
-    auto stronger = [](const Vote& a, const Vote& b) {
-      return a.contribution != b.contribution ? a.contribution > b.contribution
-                                              : std::tie(a.w, a.i) < std::tie(b.w, b.i);
-    };
-    std::sort(votes.begin(), votes.end(), [&](const Vote& a, const Vote& b) {
-      return *a.agent != *b.agent ? *a.agent < *b.agent : stronger(a, b);
-    });
-    std::vector<Vote> by_evidence;
-    for (std::size_t k = 0; k < votes.size(); ++k) {
-      if (k > 0 && *votes[k].agent == *votes[k - 1].agent) {
-        if (options.explain) e.candidates[votes[k].w].signers[votes[k].i].note = "agent already counted for this value";
-        continue;
-      }
-      if (*votes[k].source == kNoEvidence) {
-        e.candidates[votes[k].w].signers[votes[k].i].counted = true;
-        totals[g] += votes[k].contribution;
-      } else {
-        by_evidence.push_back(votes[k]);
-      }
+    if (groups_.empty()) return std::nullopt;
+    for (std::uint32_t g = 0; g < groups_.size(); ++g) {
+      all_ += groups_[g].total;
+      if (groups_[g].total > groups_[best_group_].total) best_group_ = g;  // strict: ties keep the first value
     }
-    std::sort(by_evidence.begin(), by_evidence.end(), [&](const Vote& a, const Vote& b) {
-      return *a.source != *b.source ? *a.source < *b.source : stronger(a, b);
-    });
-    for (std::size_t k = 0; k < by_evidence.size(); ++k) {
-      auto& signer = e.candidates[by_evidence[k].w].signers[by_evidence[k].i];
-      if (k > 0 && *by_evidence[k].source == *by_evidence[k - 1].source) {
-        if (options.explain) signer.note = "same evidence already counted for this value";
-        continue;
-      }
-      signer.counted = true;
-      totals[g] += by_evidence[k].contribution;
+    const Group& best = groups_[best_group_];
+    r.confidence = all_ > 0 ? best.total / all_ : 0.0;
+    for (std::uint32_t at = 0; at < ordered_.size(); ++at) {
+      const bool wins = at >= best.begin && at < best.end;
+      verdict_[ordered_[at]] = wins ? Verdict::kWinner : Verdict::kOutvoted;
+      if (wins) r.support.push_back(IdOf(ordered_[at]));
     }
-    all += totals[g];
-    if (totals[g] > totals[best]) best = g;  // strict: ties keep the canonically first value
+    return ordered_[best.begin];
   }
-  for (std::size_t g = 0; g < groups.size(); ++g) {
-    ValueGroup vg;
-    vg.value = work[groups[g].front()].candidate->assertion.object;
-    vg.total = totals[g];
-    for (std::size_t w : groups[g]) vg.members.push_back(work[w].candidate->id);
-    e.groups.push_back(std::move(vg));
-  }
-  if (groups.empty()) return;
-  r.value = e.groups[best].value;
-  r.confidence = all > 0 ? totals[best] / all : 0.0;
-  r.support = e.groups[best].members;
-  for (std::size_t g = 0; g < groups.size(); ++g) {
-    for (std::size_t w : groups[g]) {
-      auto& ce = e.candidates[w];
-      ce.verdict = g == best ? Verdict::kWinner : Verdict::kOutvoted;
-      if (!options.explain) continue;
-      ce.reason = g == best
-                      ? fmt::format("its value has the largest total, {:.4g} of {:.4g}", totals[g], all)
-                      : fmt::format("its value's total {:.4g} is below the winner's {:.4g}", totals[g], totals[best]);
-    }
-  }
-}
 
-// Recency and Authority: one candidate wins by a ranking; candidates with its value support it.
-template <typename Better>
-void ResolveByRank(std::vector<Work>& work, Resolution& r, Better better, Verdict loser_verdict, bool explain,
-                   const std::function<std::string(std::size_t)>& describe) {
-  std::optional<std::size_t> best;
-  for (std::size_t w = 0; w < work.size(); ++w) {
-    if (work[w].live && (!best || better(w, *best))) best = w;  // strict: ties keep canonical order
+  // Recency and Authority: one candidate wins by a ranking (ties keep canonical order); the live
+  // candidates with its exact value support it.
+  template <typename Better>
+  std::optional<std::uint32_t> Rank(Resolution& r, Better better, Verdict loser) {
+    std::optional<std::uint32_t> best;
+    for (std::uint32_t c : ordered_) {
+      if (!best || better(c, *best)) best = c;
+    }
+    if (!best) return std::nullopt;
+    r.confidence = set_.facts(*best).confidence;
+    const std::uint32_t winning_value = exact_of_[*best];
+    for (std::uint32_t c : ordered_) {
+      const bool same_value = exact_of_[c] == winning_value;
+      verdict_[c] = same_value ? Verdict::kWinner : loser;
+      if (same_value) r.support.push_back(IdOf(c));
+    }
+    best_ = *best;
+    return best;
   }
-  if (!best) return;
-  const Candidate& winner = *work[*best].candidate;
-  r.value = winner.assertion.object;
-  r.confidence = winner.assertion.confidence;
-  for (std::size_t w = 0; w < work.size(); ++w) {
-    if (!work[w].live) continue;
-    auto& ce = r.explanation.candidates[w];
-    const bool same_value = work[w].value_key == work[*best].value_key;
-    if (same_value) r.support.push_back(work[w].candidate->id);
-    ce.verdict = same_value ? Verdict::kWinner : loser_verdict;
-    if (!explain) continue;
-    if (w == *best) {
-      ce.reason = "chosen: " + describe(w);
-    } else if (same_value) {
-      ce.reason = "same value as the chosen candidate; " + describe(w);
-    } else {
-      ce.reason = describe(w) + "; the chosen candidate: " + describe(*best);
+
+  std::optional<std::uint32_t> RankRecency(Resolution& r) {
+    // Earliest eligible signature: when the claim was first made (as far as the options allow).
+    first_signed_.assign(n_, Timestamp(Timestamp::kMaxMicros));
+    for (std::uint32_t c : ordered_) {
+      const auto signers = set_.signers(c);
+      const std::size_t base = set_.first_signer(c);
+      for (std::size_t k = 0; k < signers.size(); ++k) {
+        if (state_[base + k] == SignerState::kEligible) {
+          first_signed_[c] = std::min(first_signed_[c], signers[k].signed_at);
+        }
+      }
+    }
+    return Rank(
+        r, [&](std::uint32_t a, std::uint32_t b) { return first_signed_[a] > first_signed_[b]; }, Verdict::kOlder);
+  }
+
+  std::optional<std::uint32_t> RankAuthority(Resolution& r) {
+    authority_.assign(n_, 0.0);
+    for (std::uint32_t c : ordered_) {
+      const auto signers = set_.signers(c);
+      const std::size_t base = set_.first_signer(c);
+      for (std::size_t k = 0; k < signers.size(); ++k) {
+        if (state_[base + k] == SignerState::kEligible) {
+          authority_[c] = std::max(authority_[c], Weight(options_, signers[k].agent));
+        }
+      }
+    }
+    return Rank(
+        r,
+        [&](std::uint32_t a, std::uint32_t b) {
+          if (authority_[a] != authority_[b]) return authority_[a] > authority_[b];
+          return set_.facts(a).confidence > set_.facts(b).confidence;
+        },
+        Verdict::kLowerAuthority);
+  }
+
+  std::string Describe(std::uint32_t c) const {
+    if (kind_ == LensKind::kRecency) return "first signed " + first_signed_[c].ToRfc3339();
+    return fmt::format("authority {:.4g}, confidence {:.4g}", authority_[c], set_.facts(c).confidence);
+  }
+
+  std::string Reason(std::uint32_t c) const {
+    switch (verdict_[c]) {
+      case Verdict::kNoEligibleSigner: return "no signature passes the allow/deny lists and as_of";
+      case Verdict::kBelowThreshold:
+        return fmt::format("confidence {} is below min_confidence {}", set_.facts(c).confidence,
+                           options_.min_confidence);
+      case Verdict::kSuperseded:
+        return fmt::format("superseded by {}, signed by one of its own signers", IdOf(superseded_by_[c]).ToHex());
+      default: break;
+    }
+    if (kind_ == LensKind::kConsensus) {
+      const Group& group = groups_[exact_[exact_of_[c]].group];
+      const Group& best = groups_[best_group_];
+      return &group == &best
+                 ? fmt::format("its value has the largest total, {:.4g} of {:.4g}", group.total, all_)
+                 : fmt::format("its value's total {:.4g} is below the winner's {:.4g}", group.total, best.total);
+    }
+    if (c == best_) return "chosen: " + Describe(c);
+    if (verdict_[c] == Verdict::kWinner) return "same value as the chosen candidate; " + Describe(c);
+    return Describe(c) + "; the chosen candidate: " + Describe(best_);
+  }
+
+  void Explain(Resolution& r) const {
+    std::vector<std::uint32_t> canonical(n_);
+    std::iota(canonical.begin(), canonical.end(), 0U);
+    std::sort(canonical.begin(), canonical.end(), [&](std::uint32_t a, std::uint32_t b) { return Before(a, b); });
+    Explanation& out = r.explanation;
+    out.candidates.reserve(n_);
+    for (std::uint32_t c : canonical) {
+      CandidateExplanation e;
+      e.id = IdOf(c);
+      e.value = ValueOf(c);
+      e.confidence = set_.facts(c).confidence;
+      e.source_hash = set_.facts(c).source_hash;
+      const auto signers = set_.signers(c);
+      const std::size_t base = set_.first_signer(c);
+      for (std::size_t k = 0; k < signers.size(); ++k) {
+        SignerExplanation s;
+        s.agent = signers[k].agent;
+        s.signed_at = signers[k].signed_at;
+        s.position = signers[k].position;
+        s.eligible = Eligible(state_[base + k]);
+        s.weight = Weight(options_, signers[k].agent);
+        s.contribution = kind_ == LensKind::kConsensus ? contribution_[base + k] : 0.0;
+        s.counted = state_[base + k] == SignerState::kCounted;
+        s.note = Note(state_[base + k]);
+        e.signers.push_back(std::move(s));
+      }
+      e.verdict = verdict_[c];
+      e.reason = Reason(c);
+      if (superseded_by_[c] != kNone) e.superseded_by = IdOf(superseded_by_[c]);
+      out.candidates.push_back(std::move(e));
+    }
+    if (kind_ != LensKind::kConsensus) return;
+    for (const Group& g : groups_) {
+      ValueGroup group;
+      group.value = ValueOf(ordered_[g.begin]);
+      group.total = g.total;
+      for (std::uint32_t at = g.begin; at < g.end; ++at) group.members.push_back(IdOf(ordered_[at]));
+      out.groups.push_back(std::move(group));
     }
   }
-}
+
+  const LensKind kind_;
+  const CandidateSet& set_;
+  const LensOptions& options_;
+  const std::uint32_t n_;
+
+  Scratch& s_ = scratch;
+  std::vector<std::uint32_t>& by_id_ = s_.by_id;
+  std::vector<SignerState>& state_ = s_.state;
+  std::vector<double>& contribution_ = s_.contribution;
+  std::vector<std::uint32_t>& eligible_ = s_.eligible;
+  std::vector<Verdict>& verdict_ = s_.verdict;
+  std::vector<std::uint8_t>& live_ = s_.live;
+  std::vector<std::uint32_t>& superseded_by_ = s_.superseded_by;
+  std::vector<std::uint32_t>& exact_of_ = s_.exact_of;
+  std::vector<ExactGroup>& exact_ = s_.exact;
+  std::vector<Group>& groups_ = s_.groups;
+  std::vector<std::uint32_t>& ordered_ = s_.ordered;
+  std::vector<Timestamp>& first_signed_ = s_.first_signed;
+  std::vector<double>& authority_ = s_.authority;
+  std::uint32_t best_group_ = 0;  // Consensus
+  double all_ = 0;                // Consensus: the sum of all totals
+  std::uint32_t best_ = kNone;    // Recency, Authority
+};
 
 }  // namespace
 
+Resolution Resolve(LensKind kind, const CandidateSet& candidates, const LensOptions& options) {
+  return Resolver(kind, candidates, options).Run();
+}
+
 Resolution Resolve(LensKind kind, std::span<const Candidate> candidates, const LensOptions& options) {
-  Resolution r;
-  r.explanation.lens = kind;
-  std::vector<Work> work = Prepare(candidates, options, r.explanation);
-  switch (kind) {
-    case LensKind::kConsensus: ResolveConsensus(work, options, r); break;
-    case LensKind::kRecency: {
-      std::vector<Timestamp> first(work.size());
-      for (std::size_t w = 0; w < work.size(); ++w) first[w] = FirstSigned(work[w]);
-      ResolveByRank(
-          work, r, [&](std::size_t a, std::size_t b) { return first[a] > first[b]; }, Verdict::kOlder, options.explain,
-          [&](std::size_t w) { return "first signed " + first[w].ToRfc3339(); });
-      break;
-    }
-    case LensKind::kAuthority: {
-      std::vector<double> authority(work.size(), 0.0);
-      for (std::size_t w = 0; w < work.size(); ++w) {
-        for (std::size_t i : work[w].eligible) {
-          authority[w] = std::max(authority[w], Weight(options, work[w].candidate->signers[i].signature.agent));
-        }
-      }
-      ResolveByRank(
-          work, r,
-          [&](std::size_t a, std::size_t b) {
-            if (authority[a] != authority[b]) return authority[a] > authority[b];
-            return work[a].candidate->assertion.confidence > work[b].candidate->assertion.confidence;
-          },
-          Verdict::kLowerAuthority, options.explain,
-          [&](std::size_t w) {
-            return fmt::format("authority {:.4g}, confidence {:.4g}", authority[w],
-                               work[w].candidate->assertion.confidence);
-          });
-      break;
-    }
-  }
-  return r;
+  return Resolve(kind, CandidateSet::Of(candidates), options);
 }
 
 nlohmann::json ResolutionToJson(const Resolution& r, bool explain) {

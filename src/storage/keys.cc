@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <bit>
 #include <cstring>
 
 namespace stemedb::storage::keys {
@@ -154,6 +155,101 @@ Result<StoredSignature> DecodeSignatureValue(const AgentId& agent, std::string_v
   out.entry.signed_at = Timestamp(static_cast<std::int64_t>(read_u64(64)));
   out.position = read_u64(72);
   return out;
+}
+
+namespace {
+
+constexpr std::uint8_t kHasParent = 1;
+
+std::uint64_t LoadLittleEndian64(const std::uint8_t* p) {
+  std::uint64_t v = 0;
+  if constexpr (std::endian::native == std::endian::little) {
+    std::memcpy(&v, p, sizeof v);
+  } else {
+    for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
+  }
+  return v;
+}
+constexpr std::size_t kCandidateFixedSize = 1 + 4 + 4 + Hash::kSize;
+
+void PutU32(std::string& out, std::uint32_t v) {
+  for (int i = 0; i < 4; ++i) out += static_cast<char>((v >> (8 * i)) & 0xFF);
+}
+
+std::uint32_t GetU32(const std::uint8_t* p) {
+  return static_cast<std::uint32_t>(p[0]) | static_cast<std::uint32_t>(p[1]) << 8 |
+         static_cast<std::uint32_t>(p[2]) << 16 | static_cast<std::uint32_t>(p[3]) << 24;
+}
+
+}  // namespace
+
+Result<CandidateKeyParts> ParseCandidateKey(std::string_view key) {
+  const std::size_t subject_end = key.starts_with("C:") ? key.find('\0', 2) : std::string_view::npos;
+  const std::size_t predicate_end =
+      subject_end == std::string_view::npos ? subject_end : key.find('\0', subject_end + 1);
+  if (predicate_end == std::string_view::npos) {
+    return Status::Corruption(fmt::format("candidate key of {} bytes without a subject and predicate", key.size()));
+  }
+  const std::size_t id_at = predicate_end + 1;
+  const std::size_t marker_at = id_at + Hash::kSize;
+  CandidateKeyParts parts;
+  parts.subject = key.substr(2, subject_end - 2);
+  parts.predicate = key.substr(subject_end + 1, predicate_end - subject_end - 1);
+  if (key.size() == marker_at + 1 && key[marker_at] == kCandidateRecord) {
+    parts.id = IdAt(key, id_at);
+    return parts;
+  }
+  if (key.size() == marker_at + 1 + AgentId::kSize && key[marker_at] == kCandidateSignature) {
+    parts.id = IdAt(key, id_at);
+    std::array<std::uint8_t, AgentId::kSize> agent{};
+    std::memcpy(agent.data(), key.data() + marker_at + 1, agent.size());
+    parts.signer = AgentId(agent);
+    return parts;
+  }
+  return Status::Corruption(fmt::format("unexpected candidate index key of {} bytes", key.size()));
+}
+
+std::string EncodeCandidateValue(const Assertion& assertion, std::span<const std::uint8_t> record) {
+  const std::string value_key = ValueKey(assertion.object);
+  std::string out;
+  out.reserve(kCandidateFixedSize + (assertion.parent ? Hash::kSize : 0) + value_key.size() + record.size());
+  out += static_cast<char>(assertion.parent ? kHasParent : 0);
+  PutU32(out, std::bit_cast<std::uint32_t>(assertion.confidence));
+  PutU32(out, static_cast<std::uint32_t>(value_key.size()));
+  Append(out, assertion.source_hash.bytes());
+  if (assertion.parent) Append(out, assertion.parent->bytes());
+  out += value_key;
+  Append(out, record);
+  return out;
+}
+
+Result<CandidateValue> DecodeCandidateValue(std::span<const std::uint8_t> value) {
+  if (value.size() < kCandidateFixedSize) {
+    return Status::Corruption(fmt::format("candidate value of {} bytes is shorter than its summary", value.size()));
+  }
+  const std::uint8_t flags = value[0];
+  if ((flags & ~kHasParent) != 0) return Status::Corruption(fmt::format("candidate value has unknown flags {}", flags));
+  CandidateValue out;
+  out.confidence = std::bit_cast<float>(GetU32(value.data() + 1));
+  const std::uint32_t key_size = GetU32(value.data() + 5);
+  out.source_hash = Hash::FromBytes(value.subspan(9, Hash::kSize));
+  std::size_t at = kCandidateFixedSize;
+  const std::size_t parent_size = (flags & kHasParent) != 0 ? Hash::kSize : 0;
+  if (value.size() - at < parent_size + std::size_t{key_size}) {
+    return Status::Corruption(fmt::format("candidate value of {} bytes is shorter than its summary", value.size()));
+  }
+  if (parent_size != 0) out.parent = AssertionId(Hash::FromBytes(value.subspan(at, Hash::kSize)));
+  at += parent_size;
+  out.value_key = {reinterpret_cast<const char*>(value.data() + at), key_size};
+  if (!IsValueKey(out.value_key)) return CheckValueKey(out.value_key).with_context("candidate value");
+  out.record = value.subspan(at + key_size);
+  return out;
+}
+
+Result<SignatureTimes> DecodeSignatureTimes(std::span<const std::uint8_t> value) {
+  if (value.size() != 80) return Status::Corruption("signature value is not 80 bytes");
+  return SignatureTimes{Timestamp(static_cast<std::int64_t>(LoadLittleEndian64(value.data() + 64))),
+                        LoadLittleEndian64(value.data() + 72)};
 }
 
 AssertionId IdAt(std::string_view key, std::size_t offset) {

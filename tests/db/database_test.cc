@@ -169,7 +169,18 @@ TEST(Database, CandidatesBySubjectChildrenAndHistory) {
   auto consensus = db->Resolve(EntityId("Tesla_Inc"), RelationId("revenue"), lens::LensKind::kConsensus);
   ASSERT_TRUE(consensus.ok());
   ASSERT_TRUE(consensus->value);
-  EXPECT_EQ(consensus->explanation.groups.size(), 2U);  // 96.77 and 81.5; 96.7 is superseded
+  EXPECT_EQ(consensus->distinct_values, 2U);  // 96.77 and 81.5; 96.7 is superseded
+  // Resolve reads the summaries stored beside the records; the same lens over the decoded
+  // records says the same, explanation included.
+  lens::LensOptions explain;
+  explain.explain = true;
+  for (auto kind : {lens::LensKind::kConsensus, lens::LensKind::kRecency, lens::LensKind::kAuthority}) {
+    auto from_index = db->Resolve(EntityId("Tesla_Inc"), RelationId("revenue"), kind, explain);
+    ASSERT_TRUE(from_index.ok());
+    const lens::Resolution from_records = lens::Resolve(kind, *candidates, explain);
+    EXPECT_EQ(lens::ResolutionToJson(*from_index, true), lens::ResolutionToJson(from_records, true))
+        << lens::LensKindName(kind);
+  }
   auto recency = db->Resolve(EntityId("Tesla_Inc"), RelationId("revenue"), lens::LensKind::kRecency);
   EXPECT_EQ(*recency->value, ObjectValue::Number(81.5));  // v3 was signed last
   auto card_resolved = db->ResolveSubject(EntityId("Tesla_Inc"), lens::LensKind::kConsensus);
@@ -446,6 +457,32 @@ TEST(DatabaseVerify, FindsIndexEntriesThatTheLogDoesNotExplain) {
   // In key order: the C: signature entry, then the invented K: link.
   EXPECT_NE(report->mismatches[0].find("value differs"), std::string::npos) << report->mismatches[0];
   EXPECT_NE(report->mismatches[1].find("not derived from the log"), std::string::npos) << report->mismatches[1];
+}
+
+TEST(Database, DamagedSummariesAreCorruptionNotAnswers) {
+  TempDir dir;
+  auto db = OpenOrDie(dir / "db");
+  const SignedAssertion s = SignedFor(3);
+  SubmitOrDie(*db, s);
+  const std::string record_key = keys::CandidateRecord(s.assertion.subject, s.assertion.predicate, s.id);
+  auto stored = db->store().Get(record_key);
+  ASSERT_TRUE(stored.ok() && stored->has_value());
+  const std::string good((*stored)->view());
+  // A summary cut short, and one whose value key names no kind: each read says which claim.
+  const std::string no_kind = std::string(1, '\0') + good.substr(1, 4) + std::string("\x01\0\0\0", 4) +
+                              std::string(32, 'h') + std::string(1, '\x0F');
+  for (const std::string& damaged : {good.substr(0, 20), no_kind}) {
+    storage::WriteBatch damage;
+    damage.Put(record_key, damaged);
+    ASSERT_TRUE(db->store().Write(damage).ok());
+    auto resolved = db->Resolve(s.assertion.subject, s.assertion.predicate, lens::LensKind::kConsensus);
+    ASSERT_FALSE(resolved.ok());
+    EXPECT_EQ(resolved.status().code(), StatusCode::kCorruption);
+    EXPECT_NE(resolved.status().ToString().find(s.id.ToHex()), std::string::npos) << resolved.status().ToString();
+    auto candidates = db->Candidates(s.assertion.subject, s.assertion.predicate);
+    ASSERT_FALSE(candidates.ok());
+    EXPECT_EQ(candidates.status().code(), StatusCode::kCorruption);
+  }
 }
 
 TEST(DatabaseVerify, ReportsRecordsThatFailValidation) {

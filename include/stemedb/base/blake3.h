@@ -7,10 +7,12 @@
 // the free functions are safe to call concurrently.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <compare>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <span>
 #include <string>
@@ -31,7 +33,12 @@ class Hash {
   constexpr Hash() noexcept = default;
   explicit constexpr Hash(const std::array<std::uint8_t, kSize>& bytes) noexcept : bytes_(bytes) {}
   // REQUIRES: bytes.size() == kSize.
-  static Hash FromBytes(std::span<const std::uint8_t> bytes) noexcept;
+  // Inline: index scans build one per entry.
+  static Hash FromBytes(std::span<const std::uint8_t> bytes) noexcept {
+    Hash out;
+    if (!bytes.empty()) std::memcpy(out.bytes_.data(), bytes.data(), std::min(bytes.size(), kSize));
+    return out;
+  }
   // Parses 64 hex characters. Errors: InvalidArgument.
   static Result<Hash> FromHex(std::string_view hex);
 

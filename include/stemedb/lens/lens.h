@@ -10,8 +10,9 @@
 // - Supersession: a candidate is superseded when another known candidate names it as parent and
 //   shares at least one signer with it (a stranger cannot retract your claim; their "correction"
 //   is just another candidate). Superseded candidates are out unless include_superseded.
-// - Candidates are put in a canonical order (value encoding, then ID) first, so input order never
-//   changes the answer, and every tie breaks the same way: lowest value encoding, then lowest ID.
+// - Candidates are put in a canonical order (value key, then ID) first, so input order never
+//   changes the answer, and every tie breaks the same way: lowest value key (ValueKey in
+//   model/object_value.h), then lowest ID.
 //
 // Thread-safety: all functions are pure and safe to call concurrently.
 #pragma once
@@ -63,8 +64,8 @@ struct LensOptions {
   double number_tolerance = 0.0;  // Consensus: numbers this close (absolute) are one value
   // Weights for Consensus and Authority. nullptr: every agent weighs 1.
   const AuthorityTable* weights = nullptr;
-  // Write the human-readable reasons and notes of the explanation. Verdicts, per-signer
-  // contributions and value groups are always filled; the prose costs more than the vote.
+  // Fill Resolution::explanation: every candidate with its signers, verdict and reason, and the
+  // value groups. Without it only the answer is computed, which is what makes a resolve cheap.
   bool explain = false;
 };
 
@@ -121,18 +122,21 @@ struct Explanation {
 struct Resolution {
   std::optional<ObjectValue> value;  // nullopt when no candidate is live
   double confidence = 0;             // Consensus: share of the total; others: the winner's own
-  std::vector<AssertionId> support;  // the live candidates that back the value
-  Explanation explanation;
+  std::vector<AssertionId> support;  // the live candidates that back the value, in ID order
+  // How many values the live candidates hold, grouped as Consensus groups them (number_tolerance
+  // included): more than one is a conflict.
+  std::size_t distinct_values = 0;
+  Explanation explanation;  // empty unless options.explain
 };
 
-// Resolves `candidates` with `kind`. Pure: reads only its arguments.
+// Resolves `candidates` with `kind`. Pure: reads only its arguments. Allocates a fixed number of
+// buffers per call, none per candidate, unless options.explain.
+Resolution Resolve(LensKind kind, const CandidateSet& candidates, const LensOptions& options = {});
+// The same over owned candidates (turned into a CandidateSet first).
 Resolution Resolve(LensKind kind, std::span<const Candidate> candidates, const LensOptions& options = {});
 
 // {"value": <object JSON>|null, "confidence": c, "support": [ids], "lens": name,
 //  "explanation": {...}} (explanation only when `explain`).
 nlohmann::json ResolutionToJson(const Resolution& resolution, bool explain);
-
-// The bytes that order values canonically (kind, then value); equal bytes mean equal values.
-std::string ValueKey(const ObjectValue& value);
 
 }  // namespace stemedb::lens

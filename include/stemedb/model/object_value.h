@@ -3,9 +3,11 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <variant>
 
 #include "stemedb/base/blake3.h"
+#include "stemedb/base/status.h"
 #include "stemedb/model/types.h"
 
 namespace stemedb {
@@ -73,5 +75,25 @@ class ObjectValue {
   explicit ObjectValue(Variant v) : v_(std::move(v)) {}
   Variant v_;
 };
+
+// The value key: bytes that order values canonically (kind, then value) and identify them (equal
+// keys mean equal values). Lenses group and break ties by it, and the index stores it beside each
+// record (docs/storage.md) so that a lens can read values without decoding records.
+//   kind (1 byte) then: entity its name; text value \0 lang; typed datatype \0 lexical; integer
+//   and timestamp 8 bytes big-endian with the sign bit flipped; number 8 bytes big-endian in IEEE
+//   order (negatives all bits flipped, others the sign bit; -0.0 is +0.0); bool one byte; blob 32.
+// Lang tags and datatypes hold no NUL (validation), so a text splits at its last NUL and a typed
+// literal at its first: the key is reversible.
+std::string ValueKey(const ObjectValue& value);
+
+// Whether `key` is the shape of a value key: CheckValueKey without the message, for hot paths.
+bool IsValueKey(std::string_view key) noexcept;
+
+// Checks that `key` is the shape of a value key (a known kind, the exact size of fixed-size
+// kinds, the separator of text and typed). Errors: Corruption.
+Status CheckValueKey(std::string_view key);
+
+// The value `key` was made from. Errors: Corruption when CheckValueKey fails.
+Result<ObjectValue> ValueFromKey(std::string_view key);
 
 }  // namespace stemedb

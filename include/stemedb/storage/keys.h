@@ -5,7 +5,9 @@
 // scan of "C:Tes\0" never matches "C:Tesla\0...". IDs, hashes and agents are raw bytes.
 //
 //   H:{id}                             -> {subject}\0{predicate}: where the claim's entries are
-//   C:{subject}\0{predicate}\0{id}\0   -> the record (canonical SignedClaim, as first received)
+//   C:{subject}\0{predicate}\0{id}\0   -> claim summary ‖ the record (canonical SignedClaim, as first
+//                                        received); the summary holds what lenses read, so that a
+//                                        resolve never decodes a record (EncodeCandidateValue)
 //   C:{subject}\0{predicate}\0{id}\1{agent} -> signature (64) ‖ signed_at (int64 LE) ‖ WAL position
 //                                        (u64 LE), right after its record: a claim with all its
 //                                        signers, and all the candidates of a (subject, predicate),
@@ -23,6 +25,8 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -31,8 +35,8 @@
 namespace stemedb::storage::keys {
 
 // 2: signature values carry their WAL position. 3: the record and its signatures are stored once,
-// under C:; H: says where.
-inline constexpr std::uint64_t kFormatVersion = 3;
+// under C:; H: says where. 4: the C: record value starts with the claim's summary.
+inline constexpr std::uint64_t kFormatVersion = 4;
 inline constexpr std::string_view kApplied = "M:applied";
 inline constexpr std::string_view kFormat = "M:format";
 inline constexpr char kCandidateRecord = '\0';
@@ -74,6 +78,43 @@ struct StoredSignature {
 std::string EncodeSignatureValue(const SignatureEntry& entry, std::uint64_t position);
 // Errors: Corruption when the value is not 80 bytes.
 Result<StoredSignature> DecodeSignatureValue(const AgentId& agent, std::string_view value);
+// When a signature was made and logged, without copying its bytes: what a lens reads.
+struct SignatureTimes {
+  Timestamp signed_at;
+  std::uint64_t position = 0;
+};
+// Errors: Corruption when the value is not 80 bytes.
+Result<SignatureTimes> DecodeSignatureTimes(std::span<const std::uint8_t> value);
+
+// A C: key taken apart; the views point into the key. Parsed from the front: subjects and
+// predicates hold no NUL, IDs and agents may.
+struct CandidateKeyParts {
+  std::string_view subject;
+  std::string_view predicate;
+  AssertionId id;
+  std::optional<AgentId> signer;  // set for a signature entry, unset for the record
+};
+// Errors: Corruption when `key` is neither a C: record key nor a C: signature key.
+Result<CandidateKeyParts> ParseCandidateKey(std::string_view key);
+
+// What a lens reads of a claim, stored before its record under C:{subject}\0{predicate}\0{id}\0:
+//   flags (1 byte; bit 0: has a parent) ‖ confidence (float32 bits, uint32 little-endian) ‖
+//   value key size (uint32 little-endian) ‖ source hash (32) ‖ parent ID (32, when flagged) ‖
+//   value key (ValueKey of the object) ‖ record
+// The views point into the bytes it was decoded from.
+struct CandidateValue {
+  float confidence = 0;
+  Hash source_hash;
+  std::optional<AssertionId> parent;
+  std::string_view value_key;
+  std::span<const std::uint8_t> record;
+};
+
+// `record` is the canonical SignedClaim of `assertion`, as stored.
+std::string EncodeCandidateValue(const Assertion& assertion, std::span<const std::uint8_t> record);
+// Errors: Corruption when the value is too short for its sizes, has unknown flags or a malformed
+// value key. The record itself is not opened.
+Result<CandidateValue> DecodeCandidateValue(std::span<const std::uint8_t> value);
 
 // The assertion ID at the end of a key of `prefix_length` + 32 bytes (+ suffix).
 AssertionId IdAt(std::string_view key, std::size_t offset);
