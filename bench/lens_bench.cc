@@ -3,8 +3,10 @@
 //
 //   BM_RawScan     iterate the candidate prefix in RocksDB, touching every key and value
 //   BM_Candidates  the same scan, decoded into lens::Candidate (what a lens reads)
-//   BM_LensOnly    the Consensus lens over candidates already fetched (pure CPU)
-//   BM_Resolve     Database::Resolve: scan + decode + lens
+//   BM_LensOnly    the Consensus lens over owned candidates already fetched (pure CPU; includes
+//                  turning them into a CandidateSet)
+//   BM_LensOnSet   the Consensus lens over a CandidateSet, what Database::Resolve runs (pure CPU)
+//   BM_Resolve     Database::Resolve: scan the index entries into a CandidateSet + lens
 //
 //   build/bench/lens_bench --benchmark_min_time=0.5 --benchmark_repetitions=3
 //       --benchmark_report_aggregates_only=true
@@ -30,6 +32,7 @@ struct Fixture {
   std::unique_ptr<ScratchDir> dir;
   std::unique_ptr<db::Database> db;
   std::map<int, std::vector<lens::Candidate>> fetched;
+  std::map<int, lens::CandidateSet> sets;
 };
 
 EntityId Subject(int n) { return EntityId(fmt::format("entity_with_{}_candidates", n)); }
@@ -62,7 +65,10 @@ Fixture& Shared() {
     auto r = fx->db->SubmitBatch(batch);
     if (!r.ok() || !fx->db->WaitForApplied(fx->db->stats().durable_position).ok()) std::abort();
     (void)fx->db->store().Flush();  // read from SST files and the block cache, as a warm server would
-    for (int n : kSizes) fx->fetched[n] = std::move(fx->db->Candidates(Subject(n), kPredicate)).value();
+    for (int n : kSizes) {
+      fx->fetched[n] = std::move(fx->db->Candidates(Subject(n), kPredicate)).value();
+      fx->sets[n] = lens::CandidateSet::Of(fx->fetched[n]);
+    }
     return fx;
   }();
   return *f;
@@ -106,6 +112,12 @@ void BM_LensOnly(benchmark::State& state) {
   Timed(state, [&] { benchmark::DoNotOptimize(lens::Resolve(lens::LensKind::kConsensus, candidates)); });
 }
 
+void BM_LensOnSet(benchmark::State& state) {
+  auto& fx = Shared();
+  const auto& candidates = fx.sets.at(static_cast<int>(state.range(0)));
+  Timed(state, [&] { benchmark::DoNotOptimize(lens::Resolve(lens::LensKind::kConsensus, candidates)); });
+}
+
 void BM_Resolve(benchmark::State& state) {
   auto& fx = Shared();
   const int n = static_cast<int>(state.range(0));
@@ -115,6 +127,7 @@ void BM_Resolve(benchmark::State& state) {
 BENCHMARK(BM_RawScan)->Arg(1)->Arg(10)->Arg(100)->Arg(1000);
 BENCHMARK(BM_Candidates)->Arg(1)->Arg(10)->Arg(100)->Arg(1000);
 BENCHMARK(BM_LensOnly)->Arg(1)->Arg(10)->Arg(100)->Arg(1000);
+BENCHMARK(BM_LensOnSet)->Arg(1)->Arg(10)->Arg(100)->Arg(1000);
 BENCHMARK(BM_Resolve)->Arg(1)->Arg(10)->Arg(100)->Arg(1000);
 
 }  // namespace
