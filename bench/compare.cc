@@ -479,10 +479,20 @@ int main(int argc, char** argv) {
   bool postgres = true;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--count" && i + 1 < argc) count = std::stoull(argv[++i]);
-    if (a == "--reps" && i + 1 < argc) reps = std::stoi(argv[++i]);
-    if (a == "--queries" && i + 1 < argc) queries = std::stoull(argv[++i]);
-    if (a == "--no-postgres") postgres = false;
+    const bool has_value = i + 1 < argc;
+    if (a == "--count" && has_value) {
+      count = std::stoull(argv[++i]);
+    } else if (a == "--reps" && has_value) {
+      reps = std::stoi(argv[++i]);
+    } else if (a == "--queries" && has_value) {
+      queries = std::stoull(argv[++i]);
+    } else if (a == "--no-postgres") {
+      postgres = false;
+    } else {
+      // A misspelt option must not start a long run with the defaults.
+      std::fprintf(stderr, "usage: compare [--count N] [--reps R] [--queries Q] [--no-postgres]\n");
+      return a == "--help" ? 0 : 2;
+    }
   }
   ScratchDir scratch("compare");
   std::printf("generating and signing %zu assertions (+ 22000 for the resolve keys)...\n", count);
