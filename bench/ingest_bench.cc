@@ -156,8 +156,12 @@ int main(int argc, char** argv) {
   std::size_t count = 100000;
   std::size_t batch = 1000;
   std::string modes = "1,8,64,batch";
-  for (int i = 1; i + 1 < argc; i += 2) {
+  for (int i = 1; i < argc; i += 2) {
     const std::string flag = argv[i];
+    if (i + 1 == argc) {  // a flag without its value, --help included: never run with defaults
+      fmt::print(stderr, "usage: ingest_bench [--count N] [--modes 1,8,64,batch] [--batch 1000]\n");
+      return flag == "--help" ? 0 : 2;
+    }
     if (flag == "--count")
       count = std::strtoull(argv[i + 1], nullptr, 10);
     else if (flag == "--batch")
