@@ -226,11 +226,11 @@ struct Scratch {
 
 thread_local Scratch scratch;
 
-// One resolve, as flat arrays indexed by candidate or by signature (CandidateSet's numbering):
-// a fixed number of allocations per call whatever the number of candidates. Candidates are never
-// copied: grouping goes through a hash table of value keys, supersession through a binary search
-// of the candidates in ID order, Consensus's once-per-agent and once-per-evidence rules through
-// hash tables keyed by (group, agent) and (group, evidence).
+// One resolve, as flat arrays indexed by candidate or by signature (CandidateSet's numbering), in
+// this thread's Scratch. Candidates are never copied: grouping goes through a hash table of value
+// keys, supersession through a binary search of the candidates in ID order, Consensus's
+// once-per-agent and once-per-evidence rules through hash tables keyed by (group, agent) and
+// (group, evidence). Indexes are 32-bit: a set holds fewer than 2^32 - 1 candidates.
 class Resolver {
  public:
   Resolver(LensKind kind, const CandidateSet& set, const LensOptions& options)

@@ -47,14 +47,14 @@ TEST(ValueKey, TextAndTypedSplitWhereTheirSecondPartCannotHoldNul) {
 
 TEST(ValueKey, MalformedKeysAreCorruption) {
   const std::string cases[] = {
-      std::string(),                                   // no kind
-      std::string(1, '\x09'),                          // unknown kind
-      std::string(1, '\x02') + std::string(7, 'x'),    // integer of 7 bytes
-      std::string(1, '\x03') + std::string(9, 'x'),    // number of 9 bytes
+      std::string(),                                    // no kind
+      std::string(1, '\x09'),                           // unknown kind
+      std::string(1, '\x02') + std::string(7, 'x'),     // integer of 7 bytes
+      std::string(1, '\x03') + std::string(9, 'x'),     // number of 9 bytes
       std::string(1, '\x04') + std::string(1, '\x02'),  // bool that is neither 0 nor 1
-      std::string(1, '\x07') + std::string(31, 'x'),   // blob of 31 bytes
-      std::string(1, '\x01') + "no separator",         // text without its NUL
-      std::string(1, '\x06') + "no separator",         // typed without its NUL
+      std::string(1, '\x07') + std::string(31, 'x'),    // blob of 31 bytes
+      std::string(1, '\x01') + "no separator",          // text without its NUL
+      std::string(1, '\x06') + "no separator",          // typed without its NUL
   };
   for (const std::string& key : cases) {
     const auto value = ValueFromKey(key);
