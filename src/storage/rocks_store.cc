@@ -183,7 +183,7 @@ Result<std::unique_ptr<KVStore>> OpenRocksStore(const std::filesystem::path& dir
   // Resolves are scans of ~0.45 KB per candidate: 16 KiB blocks take a 100-candidate scan from
   // ~12 block switches to ~3 (38 -> 33 us in lens_bench) and cost point reads little (their
   // misses stop at the bloom filter).
-  table.block_size = 16 * 1024;
+  table.block_size = std::size_t{16} * 1024;
   rocks.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   rocksdb::DB* raw = nullptr;
   const rocksdb::Status s = rocksdb::DB::Open(rocks, dir.string(), &raw);
