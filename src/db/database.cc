@@ -362,7 +362,8 @@ Status Database::Impl::ForEachCandidateSet(const std::string& prefix, const Cand
     }
     auto summary = keys::DecodeCandidateValue(value);
     if (!summary.ok()) return std::move(summary).status().with_context("stored claim " + id.ToHex());
-    set.Add(id, summary->value_key, summary->confidence, summary->source_hash, summary->parent);
+    STEMEDB_RETURN_IF_ERROR(
+        set.Add(id, summary->value_key, summary->confidence, summary->source_hash, summary->parent));
     claim.assign(key.substr(0, key.size() - 1));
   }
   STEMEDB_RETURN_IF_ERROR(it->status());

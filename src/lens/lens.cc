@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cassert>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -112,7 +113,10 @@ CandidateSet CandidateSet::Of(std::span<const Candidate> candidates) {
   CandidateSet set;
   set.entries_.reserve(candidates.size());
   for (const Candidate& c : candidates) {
-    set.Add(c.id, ValueKey(c.assertion.object), c.assertion.confidence, c.assertion.source_hash, c.assertion.parent);
+    // ValueKey's output is a value key for every value (tests/model/value_key_test.cc).
+    [[maybe_unused]] const Status added = set.Add(c.id, ValueKey(c.assertion.object), c.assertion.confidence,
+                                                  c.assertion.source_hash, c.assertion.parent);
+    assert(added.ok());
     for (const Signer& s : c.signers) set.AddSigner(s.signature.agent, s.signature.signed_at, s.position);
   }
   return set;
@@ -129,11 +133,13 @@ void CandidateSet::Reserve(std::size_t candidates, std::size_t signers) {
   signers_.reserve(signers);
 }
 
-void CandidateSet::Add(const AssertionId& id, std::string_view value_key, float confidence, const Hash& source_hash,
-                       const std::optional<AssertionId>& parent) {
+Status CandidateSet::Add(const AssertionId& id, std::string_view value_key, float confidence, const Hash& source_hash,
+                         const std::optional<AssertionId>& parent) {
+  if (!IsValueKey(value_key)) return CheckValueKey(value_key).with_context("candidate " + id.ToHex());
   entries_.push_back(
       Entry{Facts{id, source_hash, parent, confidence}, keys_.size(), value_key.size(), signers_.size(), 0});
   keys_ += value_key;
+  return Status::Ok();
 }
 
 void CandidateSet::AddSigner(const AgentId& agent, Timestamp signed_at, std::uint64_t position) {

@@ -266,6 +266,20 @@ TEST(Lenses, ExplanationJson) {
   EXPECT_EQ(quiet.distinct_values, 2U);
 }
 
+TEST(CandidateSet, RefusesWhatIsNotAValueKeyAndAddsNothing) {
+  CandidateSet set;
+  const AssertionId id(Blake3("claim"));
+  const Status bad = set.Add(id, std::string(1, '\x03') + "short", 0.5F, kNoEvidence, std::nullopt);
+  EXPECT_EQ(bad.code(), StatusCode::kCorruption);
+  EXPECT_NE(bad.ToString().find(id.ToHex()), std::string::npos) << bad.ToString();
+  EXPECT_TRUE(set.empty());
+  ASSERT_TRUE(set.Add(id, ValueKey(Num(2.5)), 0.5F, kNoEvidence, std::nullopt).ok());
+  set.AddSigner(Agent(1), Timestamp(1000), 1);
+  const Resolution r = Resolve(LensKind::kConsensus, set);
+  EXPECT_EQ(r.value, Num(2.5));
+  EXPECT_EQ(r.support, std::vector<AssertionId>{id});
+}
+
 TEST(AuthorityTable, FromJsonChecksEverything) {
   auto ok = AuthorityTable::FromJson(
       nlohmann::json::parse(R"({"default": 0.2, "agents": {")" + Agent(1).ToHex() + R"(": 0.9}})"));

@@ -50,15 +50,16 @@ class CandidateSet {
   };
 
   CandidateSet() = default;
-  // The owned candidates' facts, each object turned into its value key.
+  // The owned candidates' facts, each object turned into its value key (which always decodes).
   static CandidateSet Of(std::span<const Candidate> candidates);
 
   void Clear() noexcept;
   void Reserve(std::size_t candidates, std::size_t signers);
-  // Starts a candidate; AddSigner adds to the one started last. `value_key` must be a value key
-  // (CheckValueKey): the database checks it when it decodes the index entry.
-  void Add(const AssertionId& id, std::string_view value_key, float confidence, const Hash& source_hash,
-           const std::optional<AssertionId>& parent);
+  // Starts a candidate; AddSigner adds to the one started last. Errors: Corruption when
+  // `value_key` is not a value key (CheckValueKey); nothing is added. So every key a lens reads
+  // decodes to a value.
+  Status Add(const AssertionId& id, std::string_view value_key, float confidence, const Hash& source_hash,
+             const std::optional<AssertionId>& parent);
   // REQUIRES: !empty().
   void AddSigner(const AgentId& agent, Timestamp signed_at, std::uint64_t position);
 
