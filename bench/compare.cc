@@ -3,7 +3,9 @@
 // same run, beside this machine's physical limits. Prints one table; docs/performance.md holds a
 // run and says what bounds each figure.
 //
-//   build/bench/compare [--count N] [--reps R] [--queries Q] [--no-postgres]
+//   build/bench/compare [--count N] [--reps R] [--queries Q] [--no-postgres] [--no-sqlite]
+// (--no-sqlite with --no-postgres measures StemeDB alone: the 10M scale point, whose peers
+// would take hours here.)
 //
 // Workload: entities x 8 predicates; per (subject, predicate) a Zipf-like number of candidates
 // (1 to 64, P(k) ~ 1/k^1.3) from 16 agents, values drawn from 4 so that they conflict, all
@@ -477,6 +479,7 @@ int main(int argc, char** argv) {
   std::size_t count = 100000, queries = 20000;
   int reps = 3;
   bool postgres = true;
+  bool sqlite = true;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     const bool has_value = i + 1 < argc;
@@ -488,9 +491,11 @@ int main(int argc, char** argv) {
       queries = std::stoull(argv[++i]);
     } else if (a == "--no-postgres") {
       postgres = false;
+    } else if (a == "--no-sqlite") {
+      sqlite = false;
     } else {
       // A misspelt option must not start a long run with the defaults.
-      std::fprintf(stderr, "usage: compare [--count N] [--reps R] [--queries Q] [--no-postgres]\n");
+      std::fprintf(stderr, "usage: compare [--count N] [--reps R] [--queries Q] [--no-postgres] [--no-sqlite]\n");
       return a == "--help" ? 0 : 2;
     }
   }
@@ -516,10 +521,12 @@ int main(int argc, char** argv) {
     steme_durable.push_back(steme_last.durable_seconds);
     steme_storage.push_back(StemeStoragePath(w, dir / "steme-storage"));
     std::filesystem::remove_all(dir / "steme-storage");
-    sqlite_last = SqliteIngest(w, dir / "signed.sqlite", true);
-    sqlite_signed.push_back(sqlite_last.seconds);
-    sqlite_storage.push_back(SqliteIngest(w, dir / "plain.sqlite", false).seconds);
-    std::filesystem::remove(dir / "plain.sqlite");
+    if (sqlite) {
+      sqlite_last = SqliteIngest(w, dir / "signed.sqlite", true);
+      sqlite_signed.push_back(sqlite_last.seconds);
+      sqlite_storage.push_back(SqliteIngest(w, dir / "plain.sqlite", false).seconds);
+      std::filesystem::remove(dir / "plain.sqlite");
+    }
     if (pg) {
       pg_last = PostgresIngest(w, *pg, "signed_claims", true);
       pg_signed.push_back(pg_last.seconds);
@@ -547,21 +554,25 @@ int main(int argc, char** argv) {
               100 * s_rate / limits.verify_per_s);
   std::printf("%-44s %12.0f %12s %9.0f%%\n", "StemeDB signed, acknowledged (fsynced)", rate(steme_durable), "",
               100 * rate(steme_durable) / limits.verify_per_s);
-  std::printf("%-44s %12.0f %11.2fx\n", "SQLite signed (harness verifies)", rate(sqlite_signed),
-              s_rate / rate(sqlite_signed));
+  if (sqlite) {
+    std::printf("%-44s %12.0f %11.2fx\n", "SQLite signed (harness verifies)", rate(sqlite_signed),
+                s_rate / rate(sqlite_signed));
+  }
   if (pg) {
     std::printf("%-44s %12.0f %11.2fx\n", "PostgreSQL signed (harness verifies)", rate(pg_signed),
                 s_rate / rate(pg_signed));
   }
   const double st_rate = rate(steme_storage);
   std::printf("%-44s %12.0f %12s\n", "StemeDB storage path (pre-verified)", st_rate, "1.00");
-  std::printf("%-44s %12.0f %11.2fx\n", "SQLite storage path", rate(sqlite_storage), st_rate / rate(sqlite_storage));
+  if (sqlite) {
+    std::printf("%-44s %12.0f %11.2fx\n", "SQLite storage path", rate(sqlite_storage), st_rate / rate(sqlite_storage));
+  }
   if (pg) {
     std::printf("%-44s %12.0f %11.2fx\n", "PostgreSQL storage path", rate(pg_storage), st_rate / rate(pg_storage));
   }
   std::printf(
-      "disk bytes per assertion: StemeDB %.0f (WAL + indexes), SQLite %.0f%s\n",
-      static_cast<double>(steme_last.disk_bytes) / n, static_cast<double>(sqlite_last.disk_bytes) / n,
+      "disk bytes per assertion: StemeDB %.0f (WAL + indexes)%s%s\n", static_cast<double>(steme_last.disk_bytes) / n,
+      sqlite ? fmt::format(", SQLite {:.0f}", static_cast<double>(sqlite_last.disk_bytes) / n).c_str() : "",
       pg ? fmt::format(", PostgreSQL {:.0f} (table + indexes)", static_cast<double>(pg_last.disk_bytes) / n).c_str()
          : "");
 
@@ -570,12 +581,14 @@ int main(int argc, char** argv) {
   std::printf("%-28s %10s %10s %12s %12s\n", "", "p50 us", "p99 us", "queries/s", "StemeDB ahead");
   auto db = db::Database::Open(last / "steme").value();
   (void)db->WaitForApplied(db->stats().durable_position);
-  sqlite3* sq = SqliteOpen(last / "signed.sqlite");
+  sqlite3* sq = sqlite ? SqliteOpen(last / "signed.sqlite") : nullptr;
   sqlite3_stmt* vote = nullptr;
-  Check(sqlite3_prepare_v2(
-            sq, "SELECT object, SUM(confidence) FROM claims WHERE subject=?1 AND predicate=?2 GROUP BY object", -1,
-            &vote, nullptr),
-        sq, "prepare");
+  if (sq != nullptr) {
+    Check(sqlite3_prepare_v2(
+              sq, "SELECT object, SUM(confidence) FROM claims WHERE subject=?1 AND predicate=?2 GROUP BY object", -1,
+              &vote, nullptr),
+          sq, "prepare");
+  }
   PGconn* pc = pg ? pg->Connect() : nullptr;
   if (pc != nullptr) {
     PGresult* r = PQprepare(pc, "vote",
@@ -593,7 +606,9 @@ int main(int argc, char** argv) {
       auto r = db->Resolve(subject, predicate, lens::LensKind::kConsensus);
       checksum += r.ok() ? r->confidence : 0;
     });
-    const Latency q = Measure(queries, [&](std::size_t i) {
+    std::printf("%-28s %10.1f %10.1f %12.0f %12s\n", fmt::format("StemeDB, {} candidates", size).c_str(), s.p50_us,
+                s.p99_us, s.per_s, "");
+    const Latency q = sq == nullptr ? Latency{} : Measure(queries, [&](std::size_t i) {
       const auto& [subject, predicate] = (*keys)[i % keys->size()];
       sqlite3_bind_text(vote, 1, subject.str().c_str(), -1, SQLITE_STATIC);
       sqlite3_bind_text(vote, 2, predicate.str().c_str(), -1, SQLITE_STATIC);
@@ -610,10 +625,10 @@ int main(int argc, char** argv) {
       sqlite3_reset(vote);
       checksum += total > 0 ? top / total : 0;
     });
-    std::printf("%-28s %10.1f %10.1f %12.0f %12s\n", fmt::format("StemeDB, {} candidates", size).c_str(), s.p50_us,
-                s.p99_us, s.per_s, "");
-    std::printf("%-28s %10.1f %10.1f %12.0f %11.2fx\n", fmt::format("SQLite, {} candidates", size).c_str(), q.p50_us,
-                q.p99_us, q.per_s, s.per_s / q.per_s);
+    if (sq != nullptr) {
+      std::printf("%-28s %10.1f %10.1f %12.0f %11.2fx\n", fmt::format("SQLite, {} candidates", size).c_str(), q.p50_us,
+                  q.p99_us, q.per_s, s.per_s / q.per_s);
+    }
     if (pc != nullptr) {
       const Latency p = Measure(std::min<std::size_t>(queries, 5000), [&](std::size_t i) {
         const auto& [subject, predicate] = (*keys)[i % keys->size()];
@@ -632,8 +647,10 @@ int main(int argc, char** argv) {
                   p.p50_us, p.p99_us, p.per_s, s.per_s / p.per_s);
     }
   }
-  sqlite3_finalize(vote);
-  sqlite3_close(sq);
+  if (sq != nullptr) {
+    sqlite3_finalize(vote);
+    sqlite3_close(sq);
+  }
   if (pc != nullptr) PQfinish(pc);
   (void)db->Close();
   db.reset();
