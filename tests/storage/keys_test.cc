@@ -64,13 +64,15 @@ TEST(CandidateKey, RecordAndSignatureKeysComeApart) {
   raw[9] = 7;
   const AssertionId id{Hash(raw)};
   const AgentId agent(raw);
-  auto record = ParseCandidateKey(CandidateRecord(subject, predicate, id));
+  const std::string record_key = CandidateRecord(subject, predicate, id);  // the parts point into it
+  auto record = ParseCandidateKey(record_key);
   ASSERT_TRUE(record.ok());
   EXPECT_EQ(record->subject, subject.view());
   EXPECT_EQ(record->predicate, predicate.view());
   EXPECT_EQ(record->id, id);
   EXPECT_FALSE(record->signer);
-  auto signature = ParseCandidateKey(CandidateSignature(subject, predicate, id, agent));
+  const std::string signature_key = CandidateSignature(subject, predicate, id, agent);
+  auto signature = ParseCandidateKey(signature_key);
   ASSERT_TRUE(signature.ok());
   EXPECT_EQ(signature->id, id);
   EXPECT_EQ(signature->signer, agent);
