@@ -273,7 +273,7 @@ class Resolver {
     const int by_key = set_.value_key(a).compare(set_.value_key(b));
     return by_key != 0 ? by_key < 0 : IdOf(a) < IdOf(b);
   }
-  // Value keys come checked from the index or made by ValueKey, so they decode.
+  // CandidateSet::Add admits only value keys, so every key here decodes.
   ObjectValue ValueOf(std::uint32_t c) const { return ValueFromKey(set_.value_key(c)).value(); }
 
   void OrderById() {
