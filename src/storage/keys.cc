@@ -144,16 +144,13 @@ std::string EncodeSignatureValue(const SignatureEntry& entry, std::uint64_t posi
 
 Result<StoredSignature> DecodeSignatureValue(const AgentId& agent, std::string_view value) {
   if (value.size() != 80) return Status::Corruption("signature value is not 80 bytes");
+  STEMEDB_ASSIGN_OR_RETURN(SignatureTimes times,
+                           DecodeSignatureTimes({reinterpret_cast<const std::uint8_t*>(value.data()), value.size()}));
   StoredSignature out;
   out.entry.agent = agent;
   std::memcpy(out.entry.signature.data(), value.data(), 64);
-  auto read_u64 = [&](std::size_t at) {
-    std::uint64_t v = 0;
-    for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(value[at + static_cast<std::size_t>(i)]);
-    return v;
-  };
-  out.entry.signed_at = Timestamp(static_cast<std::int64_t>(read_u64(64)));
-  out.position = read_u64(72);
+  out.entry.signed_at = times.signed_at;
+  out.position = times.position;
   return out;
 }
 
