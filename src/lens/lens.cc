@@ -433,7 +433,7 @@ class Resolver {
       }
     }
     std::vector<std::uint32_t>& slots = s_.slots;
-    slots.assign(TableSize(ballots.size()), kNone);
+    slots.resize(TableSize(ballots.size()));  // each pass below empties it first
     const std::size_t mask = slots.size() - 1;
     // Keeps, per (group, what), the strongest ballot; the others get `loser`.
     auto keep_strongest = [&](auto&& what, auto&& same, SignerState loser) {
