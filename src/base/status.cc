@@ -22,6 +22,19 @@ std::string_view StatusCodeName(StatusCode code) noexcept {
   return "unknown";
 }
 
+Status::Status(StatusCode code, std::string message)
+    : rep_(code == StatusCode::kOk ? nullptr : std::make_unique<Rep>(Rep{code, std::move(message), {}, {}})) {}
+
+const std::string& Status::EmptyString() noexcept {
+  static const std::string empty;
+  return empty;
+}
+
+const std::vector<std::string>& Status::EmptyContext() noexcept {
+  static const std::vector<std::string> empty;
+  return empty;
+}
+
 Status Status::FromErrno(std::string_view what, int errno_value) {
   std::string message(what);
   message += ": ";
@@ -35,31 +48,31 @@ Status Status::FromErrno(std::string_view what, int errno_value) {
 }
 
 Status& Status::with_context(std::string context) & {
-  if (!ok()) context_.push_back(std::move(context));
+  if (!ok()) rep_->context.push_back(std::move(context));
   return *this;
 }
 Status&& Status::with_context(std::string context) && {
-  if (!ok()) context_.push_back(std::move(context));
+  if (!ok()) rep_->context.push_back(std::move(context));
   return std::move(*this);
 }
 Status& Status::with_field(std::string field) & {
-  if (!ok()) field_ = std::move(field);
+  if (!ok()) rep_->field = std::move(field);
   return *this;
 }
 Status&& Status::with_field(std::string field) && {
-  if (!ok()) field_ = std::move(field);
+  if (!ok()) rep_->field = std::move(field);
   return std::move(*this);
 }
 
 std::string Status::ToString() const {
   if (ok()) return "ok";
-  std::string out(StatusCodeName(code_));
+  std::string out(StatusCodeName(rep_->code));
   out += ": ";
-  for (auto it = context_.rbegin(); it != context_.rend(); ++it) {
+  for (auto it = rep_->context.rbegin(); it != rep_->context.rend(); ++it) {
     out += *it;
     out += ": ";
   }
-  out += message_;
+  out += rep_->message;
   return out;
 }
 

@@ -49,6 +49,24 @@ TEST(Status, FromErrnoMapsCodes) {
   EXPECT_NE(Status::FromErrno("fsync", EIO).message().find("fsync: "), std::string::npos);
 }
 
+TEST(Status, CopiesKeepTheDetailsAndMovesLeaveOk) {
+  Status error = Status::NotFound("segment 7").with_field("wal").with_context("open WAL");
+  const Status copy = error;  // NOLINT(performance-unnecessary-copy-initialization): the copy is the point
+  EXPECT_EQ(copy.ToString(), error.ToString());
+  EXPECT_EQ(copy.field(), "wal");
+  Status assigned;
+  assigned = copy;
+  EXPECT_EQ(assigned.code(), StatusCode::kNotFound);
+  const Status moved = std::move(error);
+  EXPECT_EQ(moved.ToString(), "not_found: open WAL: segment 7");
+  EXPECT_TRUE(error.ok());  // NOLINT(bugprone-use-after-move): a moved-from status is OK, documented
+  EXPECT_TRUE(error.message().empty());
+  EXPECT_TRUE(error.context().empty());
+  // A code of kOk makes an OK status whatever the message.
+  EXPECT_TRUE(Status(StatusCode::kOk, "ignored").ok());
+  EXPECT_EQ(Status(StatusCode::kOk, "ignored").ToString(), "ok");
+}
+
 TEST(Result, PropagatesValuesAndErrors) {
   auto good = Doubled(21);
   ASSERT_TRUE(good.ok());

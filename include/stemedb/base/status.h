@@ -8,9 +8,13 @@
 //
 // Thread-safety: Status and Result are values; distinct objects may be used from distinct
 // threads freely, a shared one only for reading.
+//
+// Cost: an OK Status is one null pointer, so making, moving and dropping one is free; hot paths
+// return one per record or per index entry. An error allocates its details once.
 #pragma once
 
 #include <cassert>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -57,16 +61,27 @@ class [[nodiscard]] Status {
   static Status Unavailable(std::string message) { return {StatusCode::kUnavailable, std::move(message)}; }
   static Status Internal(std::string message) { return {StatusCode::kInternal, std::move(message)}; }
 
-  Status(StatusCode code, std::string message) : code_(code), message_(std::move(message)) {}
+  // With code kOk this is an OK status and `message` is dropped.
+  Status(StatusCode code, std::string message);
 
-  bool ok() const noexcept { return code_ == StatusCode::kOk; }
-  StatusCode code() const noexcept { return code_; }
+  // Copies duplicate the details; a moved-from Status is OK.
+  Status(const Status& other) : rep_(other.rep_ ? std::make_unique<Rep>(*other.rep_) : nullptr) {}
+  Status& operator=(const Status& other) {
+    if (this != &other) rep_ = other.rep_ ? std::make_unique<Rep>(*other.rep_) : nullptr;
+    return *this;
+  }
+  Status(Status&&) noexcept = default;
+  Status& operator=(Status&&) noexcept = default;
+  ~Status() = default;
+
+  bool ok() const noexcept { return rep_ == nullptr; }
+  StatusCode code() const noexcept { return rep_ ? rep_->code : StatusCode::kOk; }
   // The innermost cause, without context.
-  const std::string& message() const noexcept { return message_; }
+  const std::string& message() const noexcept { return rep_ ? rep_->message : EmptyString(); }
   // The input field at fault ("confidence", "object.lang", "signatures[1].signature"), or empty.
-  const std::string& field() const noexcept { return field_; }
+  const std::string& field() const noexcept { return rep_ ? rep_->field : EmptyString(); }
   // Context strings, innermost first.
-  const std::vector<std::string>& context() const noexcept { return context_; }
+  const std::vector<std::string>& context() const noexcept { return rep_ ? rep_->context : EmptyContext(); }
 
   // Adds an outer context ("while opening segment 7"); a no-op on OK.
   Status& with_context(std::string context) &;
@@ -81,10 +96,16 @@ class [[nodiscard]] Status {
   void IgnoreError() const noexcept {}
 
  private:
-  StatusCode code_ = StatusCode::kOk;
-  std::string message_;
-  std::string field_;
-  std::vector<std::string> context_;
+  struct Rep {
+    StatusCode code;
+    std::string message;
+    std::string field;
+    std::vector<std::string> context;
+  };
+  static const std::string& EmptyString() noexcept;
+  static const std::vector<std::string>& EmptyContext() noexcept;
+
+  std::unique_ptr<Rep> rep_;  // null when OK
 };
 
 // Result<T>: a T or a non-OK Status. Shaped like std::expected so it can become an alias later.
