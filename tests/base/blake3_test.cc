@@ -123,5 +123,17 @@ TEST(Blake3, OfficialTestVectorsFile) {
   EXPECT_GT(checked, 30U);
 }
 
+TEST(Hash, EqualityLooksAtEveryByte) {
+  const Hash base = Blake3("equality");
+  EXPECT_EQ(base, Hash(base.bytes()));
+  for (std::size_t i = 0; i < Hash::kSize; ++i) {
+    std::array<std::uint8_t, Hash::kSize> bytes = base.bytes();
+    bytes[i] ^= 0x80;
+    EXPECT_NE(Hash(bytes), base) << "byte " << i;
+    EXPECT_NE(Hash(bytes) < base, base < Hash(bytes)) << "byte " << i;
+  }
+  static_assert(Hash() == Hash(), "equality is usable in constant expressions");
+}
+
 }  // namespace
 }  // namespace stemedb

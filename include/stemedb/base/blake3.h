@@ -17,12 +17,29 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include <blake3.h>
 
 #include "stemedb/base/status.h"
 
 namespace stemedb {
+
+namespace detail {
+// Equality of two 32-byte strings as four word compares: hashes and keys are compared for
+// equality in every grouping and dedup loop, where a call to memcmp costs more than the compare.
+constexpr bool Equal32(const std::array<std::uint8_t, 32>& a, const std::array<std::uint8_t, 32>& b) noexcept {
+  if (std::is_constant_evaluated()) return std::equal(a.begin(), a.end(), b.begin());
+  std::uint64_t diff = 0;
+  for (std::size_t i = 0; i < 32; i += 8) {
+    std::uint64_t x = 0, y = 0;
+    std::memcpy(&x, a.data() + i, 8);
+    std::memcpy(&y, b.data() + i, 8);
+    diff |= x ^ y;
+  }
+  return diff == 0;
+}
+}  // namespace detail
 
 // A 32-byte content hash (BLAKE3 output). Ordered bytewise; the zero hash is a valid value, not
 // an "absent" marker: optional hashes are std::optional<Hash>.
@@ -47,6 +64,9 @@ class Hash {
   std::string ToHex() const;
 
   friend constexpr auto operator<=>(const Hash&, const Hash&) noexcept = default;
+  friend constexpr bool operator==(const Hash& a, const Hash& b) noexcept {
+    return detail::Equal32(a.bytes_, b.bytes_);
+  }
 
  private:
   std::array<std::uint8_t, kSize> bytes_{};

@@ -72,6 +72,9 @@ class AgentId {
   std::string ToHex() const;
 
   friend constexpr auto operator<=>(const AgentId&, const AgentId&) noexcept = default;
+  friend constexpr bool operator==(const AgentId& a, const AgentId& b) noexcept {
+    return detail::Equal32(a.key_, b.key_);
+  }
 
  private:
   std::array<std::uint8_t, kSize> key_{};
