@@ -136,14 +136,13 @@ void CandidateSet::Reserve(std::size_t candidates, std::size_t signers) {
 Status CandidateSet::Add(const AssertionId& id, std::string_view value_key, float confidence, const Hash& source_hash,
                          const std::optional<AssertionId>& parent) {
   if (!IsValueKey(value_key)) return CheckValueKey(value_key).with_context("candidate " + id.ToHex());
-  entries_.push_back(
-      Entry{Facts{id, source_hash, parent, confidence}, keys_.size(), value_key.size(), signers_.size(), 0});
+  entries_.emplace_back(id, source_hash, parent, confidence, keys_.size(), value_key.size(), signers_.size());
   keys_ += value_key;
   return Status::Ok();
 }
 
 void CandidateSet::AddSigner(const AgentId& agent, Timestamp signed_at, std::uint64_t position) {
-  signers_.push_back(SignerFacts{agent, signed_at, position});
+  signers_.emplace_back(agent, signed_at, position);  // in place, as Add's entries
   ++entries_.back().signer_count;
 }
 
@@ -478,6 +477,7 @@ class Resolver {
     }
     const Group& best = groups_[best_group_];
     r.confidence = all_ > 0 ? best.total / all_ : 0.0;
+    r.support.reserve(best.end - best.begin);
     for (std::uint32_t at = 0; at < ordered_.size(); ++at) {
       const bool wins = at >= best.begin && at < best.end;
       verdict_[ordered_[at]] = wins ? Verdict::kWinner : Verdict::kOutvoted;

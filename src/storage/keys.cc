@@ -220,13 +220,12 @@ std::string EncodeCandidateValue(const Assertion& assertion, std::span<const std
   return out;
 }
 
-Result<CandidateValue> DecodeCandidateValue(std::span<const std::uint8_t> value) {
+Status DecodeCandidateValue(std::span<const std::uint8_t> value, CandidateValue& out) {
   if (value.size() < kCandidateFixedSize) {
     return Status::Corruption(fmt::format("candidate value of {} bytes is shorter than its summary", value.size()));
   }
   const std::uint8_t flags = value[0];
   if ((flags & ~kHasParent) != 0) return Status::Corruption(fmt::format("candidate value has unknown flags {}", flags));
-  CandidateValue out;
   out.confidence = std::bit_cast<float>(GetU32(value.data() + 1));
   const std::uint32_t key_size = GetU32(value.data() + 5);
   out.source_hash = Hash::FromBytes(value.subspan(9, Hash::kSize));
@@ -235,12 +234,16 @@ Result<CandidateValue> DecodeCandidateValue(std::span<const std::uint8_t> value)
   if (value.size() - at < parent_size + std::size_t{key_size}) {
     return Status::Corruption(fmt::format("candidate value of {} bytes is shorter than its summary", value.size()));
   }
-  if (parent_size != 0) out.parent = AssertionId(Hash::FromBytes(value.subspan(at, Hash::kSize)));
+  if (parent_size != 0) {
+    out.parent.emplace(Hash::FromBytes(value.subspan(at, Hash::kSize)));
+  } else {
+    out.parent.reset();
+  }
   at += parent_size;
   out.value_key = {reinterpret_cast<const char*>(value.data() + at), key_size};
   if (!IsValueKey(out.value_key)) return CheckValueKey(out.value_key).with_context("candidate value");
   out.record = value.subspan(at + key_size);
-  return out;
+  return Status::Ok();
 }
 
 Result<SignatureTimes> DecodeSignatureTimes(std::span<const std::uint8_t> value) {

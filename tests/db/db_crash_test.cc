@@ -55,17 +55,19 @@ void CheckConsistency(storage::KVStore& store) {
       const std::string record_key = keys::CandidateRecord(location->first, location->second, id);
       ASSERT_TRUE(dump.count(record_key)) << "H: location without its record";
       const std::string& stored = dump.at(record_key);
-      auto summary = keys::DecodeCandidateValue({reinterpret_cast<const std::uint8_t*>(stored.data()), stored.size()});
-      ASSERT_TRUE(summary.ok()) << summary.status().ToString();
-      auto decoded = DecodeRecord(summary->record);
+      keys::CandidateValue summary;
+      const Status s =
+          keys::DecodeCandidateValue({reinterpret_cast<const std::uint8_t*>(stored.data()), stored.size()}, summary);
+      ASSERT_TRUE(s.ok()) << s.ToString();
+      auto decoded = DecodeRecord(summary.record);
       ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
       ASSERT_EQ(decoded->id, id);
       ASSERT_TRUE(ValidateSignedAssertion(*decoded).ok());
       // The summary the lenses read says what the record says.
-      ASSERT_EQ(summary->value_key, ValueKey(decoded->assertion.object));
-      ASSERT_EQ(summary->confidence, decoded->assertion.confidence);
-      ASSERT_EQ(summary->source_hash, decoded->assertion.source_hash);
-      ASSERT_EQ(summary->parent, decoded->assertion.parent);
+      ASSERT_EQ(summary.value_key, ValueKey(decoded->assertion.object));
+      ASSERT_EQ(summary.confidence, decoded->assertion.confidence);
+      ASSERT_EQ(summary.source_hash, decoded->assertion.source_hash);
+      ASSERT_EQ(summary.parent, decoded->assertion.parent);
     } else if (key.starts_with("C:")) {
       // C:{subject}\0{predicate}\0{id}{marker}...: parsed from the front (IDs may hold NULs).
       const std::size_t subject_end = key.find('\0', 2);

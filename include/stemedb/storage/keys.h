@@ -112,9 +112,11 @@ struct CandidateValue {
 
 // `record` is the canonical SignedClaim of `assertion`, as stored.
 std::string EncodeCandidateValue(const Assertion& assertion, std::span<const std::uint8_t> record);
-// Errors: Corruption when the value is too short for its sizes, has unknown flags or a malformed
-// value key. The record itself is not opened.
-Result<CandidateValue> DecodeCandidateValue(std::span<const std::uint8_t> value);
+// Decodes into `out` (an out-parameter because index scans decode one per entry, and handing ~100
+// bytes back through a Result costs more than the decoding). Errors: Corruption when the value is
+// too short for its sizes, has unknown flags or a malformed value key; `out` is then unspecified.
+// The record itself is not opened.
+Status DecodeCandidateValue(std::span<const std::uint8_t> value, CandidateValue& out);
 
 // The assertion ID at the end of a key of `prefix_length` + 32 bytes (+ suffix).
 AssertionId IdAt(std::string_view key, std::size_t offset);
