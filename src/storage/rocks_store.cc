@@ -180,6 +180,11 @@ Result<std::unique_ptr<KVStore>> OpenRocksStore(const std::filesystem::path& dir
   // on the index blocks and the upper bound; prefix filters did not pay (docs/storage.md).
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(options.bloom_bits_per_key));
   table.cache_index_and_filter_blocks = true;
+  // Every scan seeks each L0 file, and each seek looked up the file's index block in the cache.
+  // The index and filter blocks of L0 (flush-sized) files are now pinned: charged to the cache
+  // but reached without a lookup. 10-candidate resolve in `compare` 9.2 -> 8.6 us p50. The other
+  // levels' stay unpinned, so pinned memory is bounded by the L0 file count, not the store size.
+  table.metadata_cache_options.unpartitioned_pinning = rocksdb::PinningTier::kFlushedAndSimilar;
   // Resolves are scans of ~0.45 KB per candidate: 16 KiB blocks take a 100-candidate scan from
   // ~12 block switches to ~3 (38 -> 33 us in lens_bench) and cost point reads little (their
   // misses stop at the bloom filter).
