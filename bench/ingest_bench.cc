@@ -112,14 +112,23 @@ Run Ingest(const std::string& mode, const std::vector<Envelope>& work, std::size
       }
     }
   };
-  if (mode == "batch") {
-    for (std::size_t i = 0; i < work.size(); i += batch) {
-      auto r = db->SubmitBatch(std::span<const Envelope>(work).subspan(i, std::min(batch, work.size() - i)));
-      if (!r.ok()) {
-        fmt::print(stderr, "submit batch: {}\n", r.status().ToString());
-        std::exit(1);
+  if (mode.starts_with("batch")) {
+    // "batch": one caller, one SubmitBatch after another. "batchN": N callers, each taking the
+    // next batch, so one batch's verification can overlap another's WAL write and fsync.
+    const int submitters = mode == "batch" ? 1 : std::max(1, std::atoi(mode.c_str() + 5));
+    std::atomic<std::size_t> next_batch{0};
+    auto submit_batches = [&] {
+      for (std::size_t i = next_batch.fetch_add(batch); i < work.size(); i = next_batch.fetch_add(batch)) {
+        auto r = db->SubmitBatch(std::span<const Envelope>(work).subspan(i, std::min(batch, work.size() - i)));
+        if (!r.ok()) {
+          fmt::print(stderr, "submit batch: {}\n", r.status().ToString());
+          std::exit(1);
+        }
       }
-    }
+    };
+    std::vector<std::jthread> pool;
+    for (int t = 1; t < submitters; ++t) pool.emplace_back(submit_batches);
+    submit_batches();
   } else {
     const int threads = std::atoi(mode.c_str());
     std::vector<std::jthread> pool;
