@@ -39,9 +39,10 @@ struct Database::Impl {
   // The candidates under a "C:" prefix as lenses read them, one (subject, predicate) at a time,
   // in key order, straight from the index entries: no record is opened. The set is reused
   // between calls. A visitor's error ends the scan and is returned.
-  using CandidateSetVisitor =
-      std::function<Status(std::string_view subject, std::string_view predicate, const lens::CandidateSet&)>;
-  Status ForEachCandidateSet(const std::string& prefix, const CandidateSetVisitor& visit);
+  // `visit` is called as Status(std::string_view subject, std::string_view predicate,
+  // const lens::CandidateSet&); a template, not a std::function, as a resolve runs one per query.
+  template <typename Visitor>
+  Status ForEachCandidateSet(const std::string& prefix, Visitor&& visit);
 };
 
 Result<std::unique_ptr<Database>> Database::Open(const std::filesystem::path& dir, DatabaseOptions options) {
@@ -363,7 +364,8 @@ thread_local bool ThreadCandidateSet::busy_ = false;
 
 }  // namespace
 
-Status Database::Impl::ForEachCandidateSet(const std::string& prefix, const CandidateSetVisitor& visit) {
+template <typename Visitor>
+Status Database::Impl::ForEachCandidateSet(const std::string& prefix, Visitor&& visit) {
   // One iterator is one consistent view: no snapshot needed.
   auto it = store->ScanPrefix(prefix);
   ThreadCandidateSet lease;

@@ -66,23 +66,27 @@ std::string PrefixEnd(std::string_view prefix) {
 class RocksIterator final : public PrefixIterator {
  public:
   RocksIterator(rocksdb::DB* db, std::string_view prefix, const Snapshot* snapshot)
-      : prefix_(prefix), upper_(PrefixEnd(prefix)), upper_slice_(upper_) {
+      : upper_(PrefixEnd(prefix)), upper_slice_(upper_) {
+    // Every key in [prefix, PrefixEnd(prefix)) starts with the prefix, so under the upper bound
+    // RocksDB's own validity is the answer; only a prefix of 0xFF bytes (or none) has no bound
+    // and compares each key.
+    if (upper_.empty()) unbounded_prefix_ = prefix;
     rocksdb::ReadOptions options;
     if (!upper_.empty()) options.iterate_upper_bound = &upper_slice_;
     if (snapshot != nullptr) options.snapshot = static_cast<const RocksSnapshot*>(snapshot)->get();
     it_.reset(db->NewIterator(options));
-    it_->Seek(prefix_);
+    it_->Seek(rocksdb::Slice(prefix.data(), prefix.size()));
   }
-  bool Valid() const override { return it_->Valid() && it_->key().starts_with(prefix_); }
+  bool Valid() const override { return it_->Valid() && (!upper_.empty() || it_->key().starts_with(unbounded_prefix_)); }
   void Next() override { it_->Next(); }
   std::string_view key() const override { return {it_->key().data(), it_->key().size()}; }
   std::span<const std::uint8_t> value() const override { return AsBytes(it_->value()); }
   Status status() const override { return FromRocks(it_->status(), "iterate"); }
 
  private:
-  std::string prefix_;
   std::string upper_;
   rocksdb::Slice upper_slice_;
+  std::string unbounded_prefix_;  // set only when upper_ is empty
   std::unique_ptr<rocksdb::Iterator> it_;
 };
 

@@ -77,5 +77,25 @@ TEST(RocksStore, PrefixScansReturnExactlyTheirKeys) {
   }
 }
 
+// Prefixes ending in 0xFF bytes have a shorter upper bound, and a prefix of only 0xFF bytes has
+// none: each still returns exactly its keys.
+TEST(RocksStore, PrefixesOfFFBytesScanExactly) {
+  TempDir dir;
+  auto store = OpenRocksStore(dir.path());
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  std::map<std::string, std::string> all;
+  WriteBatch batch;
+  for (std::string key :
+       {std::string("a"), std::string("a\xFF"), std::string("a\xFF\x01"), std::string("a\xFF\xFF"), std::string("b"),
+        std::string("\xFE\xFF"), std::string("\xFF"), std::string("\xFF\x00", 2), std::string("\xFF\xFF\xFF")}) {
+    batch.Put(key, std::string_view("v"));
+    all[key] = "v";
+  }
+  ASSERT_TRUE((*store)->Write(batch).ok());
+  for (const std::string prefix : {"", "a", "a\xFF", "a\xFF\xFF", "\xFE", "\xFF", "\xFF\xFF", "\xFF\xFF\xFF\xFF"}) {
+    EXPECT_EQ(Scan(**store, prefix), Expected(all, prefix)) << "prefix of " << prefix.size() << " bytes";
+  }
+}
+
 }  // namespace
 }  // namespace stemedb::storage
