@@ -138,8 +138,8 @@ Status Database::Impl::Plan(const SignedAssertion& s, const std::optional<std::s
   out.result.already_stored = true;
   CoSignatures cosign{s.id, {}};
   for (const SignatureEntry& entry : s.signatures) {
-    STEMEDB_ASSIGN_OR_RETURN(auto known, store->Get(keys::CandidateSignature(s.assertion.subject, s.assertion.predicate,
-                                                                             s.id, entry.agent)));
+    STEMEDB_ASSIGN_OR_RETURN(
+        bool known, ingest::IsStoredSigner(*store, s.assertion.subject, s.assertion.predicate, s.id, entry.agent));
     if (!known) cosign.signatures.push_back(entry);
   }
   out.result.new_signatures = cosign.signatures.size();
@@ -251,14 +251,23 @@ Result<std::optional<std::string>> Database::GetEvidence(const Hash& hash) {
 namespace {
 
 // Reads a stored record (validated when it was ingested, filed under `id`) into an owned
-// assertion, without its signatures: those come from the signature index, which also holds
-// co-signatures. The ID is the index key's, not recomputed.
+// assertion with the signatures it carries; co-signatures come from their own index entries.
+// The ID is the index key's, not recomputed.
 Result<SignedAssertion> ReadStored(std::span<const std::uint8_t> aligned_bytes, const AssertionId& id) {
   DecodeLimits stored;
   stored.require_exact_encoding = false;  // checked by the ingestor before it stored the record
   auto view = SignedClaimView::Open(aligned_bytes, stored);
   if (!view.ok()) return std::move(view).status().with_context("stored record " + id.ToHex());
-  return SignedAssertion{view->ToOwnedAssertion(), id, {}};
+  SignedAssertion out{view->ToOwnedAssertion(), id, {}};
+  out.signatures.reserve(view->signature_count());
+  for (std::size_t i = 0; i < view->signature_count(); ++i) out.signatures.push_back(view->signature(i));
+  return out;
+}
+
+// Signers in the order every read returns them: ascending by agent.
+void SortSigners(std::vector<lens::Signer>& signers) {
+  std::sort(signers.begin(), signers.end(),
+            [](const lens::Signer& a, const lens::Signer& b) { return a.signature.agent < b.signature.agent; });
 }
 
 }  // namespace
@@ -296,7 +305,10 @@ Status Database::Impl::ForEachCandidate(const std::string& prefix, const std::fu
   for (; it->Valid(); it->Next()) {
     STEMEDB_ASSIGN_OR_RETURN(keys::CandidateKeyParts key, keys::ParseCandidateKey(it->key()));
     if (!key.signer) {
-      if (current) STEMEDB_RETURN_IF_ERROR(emit(std::move(*current)));
+      if (current) {
+        SortSigners(current->signers);
+        STEMEDB_RETURN_IF_ERROR(emit(std::move(*current)));
+      }
       keys::CandidateValue value;
       if (Status s = keys::DecodeCandidateValue(it->value(), value); !s.ok()) {
         return std::move(s).with_context("stored claim " + key.id.ToHex());
@@ -309,6 +321,8 @@ Status Database::Impl::ForEachCandidate(const std::string& prefix, const std::fu
       }
       STEMEDB_ASSIGN_OR_RETURN(SignedAssertion s, ReadStored(bytes, key.id));
       current = lens::Candidate{s.id, std::move(s.assertion), {}};
+      // The record's signers were logged with it, at the position its summary holds.
+      for (const SignatureEntry& entry : s.signatures) current->signers.push_back(lens::Signer{entry, value.position});
     } else if (current && key.id == current->id) {
       const auto value = it->value();
       STEMEDB_ASSIGN_OR_RETURN(
@@ -320,7 +334,10 @@ Status Database::Impl::ForEachCandidate(const std::string& prefix, const std::fu
     }
   }
   STEMEDB_RETURN_IF_ERROR(it->status());
-  if (current) STEMEDB_RETURN_IF_ERROR(emit(std::move(*current)));
+  if (current) {
+    SortSigners(current->signers);
+    STEMEDB_RETURN_IF_ERROR(emit(std::move(*current)));
+  }
   return Status::Ok();
 }
 
@@ -374,17 +391,23 @@ Status Database::Impl::ForEachCandidateSet(const std::string& prefix, Visitor&& 
   std::string claim;               // the key of the last record without its marker: C:{s}\0{p}\0{id}
   std::size_t group_prefix = 0;    // the length of C:{s}\0{p}\0 in `claim`
   keys::CandidateValue summary;    // of the record being read
+  bool cosigned = false;           // the last candidate has co-signers, to be merged in agent order
   for (; it->Valid(); it->Next()) {
     const std::string_view key = it->key();
     const auto value = it->value();
-    // Signature entries follow their record: recognised by the record's key, without parsing.
+    // Co-signer entries follow their record: recognised by the record's key, without parsing.
     if (!claim.empty() && key.size() == claim.size() + 1 + AgentId::kSize &&
         key[claim.size()] == keys::kCandidateSignature && key.starts_with(claim)) {
       std::array<std::uint8_t, AgentId::kSize> agent{};
       std::memcpy(agent.data(), key.data() + claim.size() + 1, agent.size());
       STEMEDB_ASSIGN_OR_RETURN(keys::SignatureTimes times, keys::DecodeSignatureTimes(value));
       set.AddSigner(AgentId(agent), times.signed_at, times.position);
+      cosigned = true;
       continue;
+    }
+    if (cosigned) {
+      set.OrderLastSigners();
+      cosigned = false;
     }
     // The next record of the same (subject, predicate): its ID sits right after the group's prefix.
     AssertionId id;
@@ -409,9 +432,13 @@ Status Database::Impl::ForEachCandidateSet(const std::string& prefix, Visitor&& 
       return std::move(s).with_context("stored claim " + id.ToHex());
     }
     STEMEDB_RETURN_IF_ERROR(set.Add(id, summary.value_key, summary.confidence, summary.source_hash, summary.parent));
+    for (std::size_t i = 0; i < summary.signer_count; ++i) {
+      set.AddSigner(keys::SummarySignerAgent(summary, i), keys::SummarySignerTime(summary, i), summary.position);
+    }
     claim.assign(key.substr(0, key.size() - 1));
   }
   STEMEDB_RETURN_IF_ERROR(it->status());
+  if (cosigned) set.OrderLastSigners();
   if (!set.empty()) STEMEDB_RETURN_IF_ERROR(visit(subject, predicate, set));
   return Status::Ok();
 }

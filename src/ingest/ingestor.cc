@@ -67,8 +67,11 @@ struct Ingestor::State {
   Result<std::optional<std::pair<EntityId, RelationId>>> FindAssertion(const AssertionId& id, const BatchState& state);
   Result<bool> HasSignature(const AssertionId& id, const EntityId& subject, const RelationId& predicate,
                             const AgentId& agent, const BatchState& state);
-  void AddSignature(const AssertionId& id, const EntityId& subject, const RelationId& predicate,
-                    const SignatureEntry& entry, wal::LogPosition position, BatchState& state);
+  // The agent index entry of a signer (and the batch's note of it).
+  void IndexSigner(const AssertionId& id, const SignatureEntry& entry, BatchState& state);
+  // A signer that joins a stored claim: its C:...\1 entry, and IndexSigner.
+  void AddCoSigner(const AssertionId& id, const EntityId& subject, const RelationId& predicate,
+                   const SignatureEntry& entry, wal::LogPosition position, BatchState& state);
   void Reject(const Pending& p, const Status& why, BatchState& state);
 };
 
@@ -348,17 +351,20 @@ Result<std::optional<std::pair<EntityId, RelationId>>> Ingestor::State::FindAsse
 Result<bool> Ingestor::State::HasSignature(const AssertionId& id, const EntityId& subject, const RelationId& predicate,
                                            const AgentId& agent, const BatchState& state) {
   if (state.signatures.count({id, agent}) != 0) return true;
-  STEMEDB_ASSIGN_OR_RETURN(auto stored, store->Get(keys::CandidateSignature(subject, predicate, id, agent)));
-  return stored.has_value();
+  return IsStoredSigner(*store, subject, predicate, id, agent);
 }
 
-void Ingestor::State::AddSignature(const AssertionId& id, const EntityId& subject, const RelationId& predicate,
-                                   const SignatureEntry& entry, wal::LogPosition position, BatchState& state) {
-  const std::string value = keys::EncodeSignatureValue(entry, position);
-  state.batch.Put(keys::CandidateSignature(subject, predicate, id, entry.agent), value);
+void Ingestor::State::IndexSigner(const AssertionId& id, const SignatureEntry& entry, BatchState& state) {
   state.batch.Put(keys::Agent(entry.agent, id), keys::EncodeU64(static_cast<std::uint64_t>(entry.signed_at.micros())));
   state.signatures.insert({id, entry.agent});
   ++state.delta.signatures_added;
+}
+
+void Ingestor::State::AddCoSigner(const AssertionId& id, const EntityId& subject, const RelationId& predicate,
+                                  const SignatureEntry& entry, wal::LogPosition position, BatchState& state) {
+  const std::string value = keys::EncodeSignatureValue(entry, position);
+  state.batch.Put(keys::CandidateSignature(subject, predicate, id, entry.agent), value);
+  IndexSigner(id, entry, state);
 }
 
 Status Ingestor::State::ApplyAssertion(const Pending& p, BatchState& state) {
@@ -367,8 +373,10 @@ Status Ingestor::State::ApplyAssertion(const Pending& p, BatchState& state) {
   STEMEDB_ASSIGN_OR_RETURN(auto existing, FindAssertion(s.id, state));
   if (!existing) {
     state.batch.Put(keys::Location(s.id), keys::EncodeLocation(a.subject, a.predicate));
+    // The record's signers are in its summary (validation refused repeated signers); only the
+    // agent index gets an entry per signer.
     state.batch.Put(keys::CandidateRecord(a.subject, a.predicate, s.id),
-                    keys::EncodeCandidateValue(a, p.payload.bytes()));
+                    keys::EncodeCandidateValue(a, s.signatures, p.position, p.payload.bytes()));
     if (a.object.kind() == ObjectKind::kEntity) {
       state.batch.Put(keys::Reverse(std::get<EntityId>(a.object.variant()), s.id), std::string_view());
     }
@@ -376,15 +384,13 @@ Status Ingestor::State::ApplyAssertion(const Pending& p, BatchState& state) {
     if (a.visual_hash) state.batch.Put(keys::Visual(*a.visual_hash, s.id), std::string_view());
     state.assertions.emplace(s.id, std::make_pair(a.subject, a.predicate));
     ++state.delta.assertions_added;
+    for (const SignatureEntry& entry : s.signatures) IndexSigner(s.id, entry, state);
+    return Status::Ok();
   }
-  // A resubmission of a known claim may bring signers the store lacks; they are merged. A claim
-  // new to the store has no stored signers to look up (and validation refused repeated signers).
+  // A resubmission of a known claim may bring signers the store lacks: they join as co-signers.
   for (const SignatureEntry& entry : s.signatures) {
-    bool known = false;
-    if (existing) {
-      STEMEDB_ASSIGN_OR_RETURN(known, HasSignature(s.id, a.subject, a.predicate, entry.agent, state));
-    }
-    if (!known) AddSignature(s.id, a.subject, a.predicate, entry, p.position, state);
+    STEMEDB_ASSIGN_OR_RETURN(bool known, HasSignature(s.id, a.subject, a.predicate, entry.agent, state));
+    if (!known) AddCoSigner(s.id, a.subject, a.predicate, entry, p.position, state);
   }
   return Status::Ok();
 }
@@ -398,9 +404,25 @@ Status Ingestor::State::ApplyCoSignatures(const Pending& p, BatchState& state) {
   }
   for (const SignatureEntry& entry : c.signatures) {
     STEMEDB_ASSIGN_OR_RETURN(bool known, HasSignature(c.id, existing->first, existing->second, entry.agent, state));
-    if (!known) AddSignature(c.id, existing->first, existing->second, entry, p.position, state);
+    if (!known) AddCoSigner(c.id, existing->first, existing->second, entry, p.position, state);
   }
   return Status::Ok();
+}
+
+Result<bool> IsStoredSigner(storage::KVStore& store, const EntityId& subject, const RelationId& predicate,
+                            const AssertionId& id, const AgentId& agent, const storage::Snapshot* snapshot) {
+  STEMEDB_ASSIGN_OR_RETURN(auto cosigner, store.Get(keys::CandidateSignature(subject, predicate, id, agent), snapshot));
+  if (cosigner) return true;
+  STEMEDB_ASSIGN_OR_RETURN(auto record, store.Get(keys::CandidateRecord(subject, predicate, id), snapshot));
+  if (!record) return false;
+  keys::CandidateValue summary;
+  if (Status s = keys::DecodeCandidateValue(record->bytes(), summary); !s.ok()) {
+    return std::move(s).with_context("stored claim " + id.ToHex());
+  }
+  for (std::size_t i = 0; i < summary.signer_count; ++i) {
+    if (keys::SummarySignerAgent(summary, i) == agent) return true;
+  }
+  return false;
 }
 
 }  // namespace stemedb::ingest

@@ -146,6 +146,13 @@ void CandidateSet::AddSigner(const AgentId& agent, Timestamp signed_at, std::uin
   ++entries_.back().signer_count;
 }
 
+void CandidateSet::OrderLastSigners() {
+  const Entry& e = entries_.back();
+  const auto first = signers_.begin() + static_cast<std::ptrdiff_t>(e.first_signer);
+  std::stable_sort(first, first + static_cast<std::ptrdiff_t>(e.signer_count),
+                   [](const SignerFacts& a, const SignerFacts& b) { return a.agent < b.agent; });
+}
+
 namespace {
 
 constexpr std::uint32_t kNone = std::numeric_limits<std::uint32_t>::max();

@@ -2,8 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
+#include <vector>
 
 namespace stemedb::storage::keys {
 namespace {
@@ -167,10 +169,14 @@ std::uint64_t LoadLittleEndian64(const std::uint8_t* p) {
   }
   return v;
 }
-constexpr std::size_t kCandidateFixedSize = 1 + 4 + 4 + Hash::kSize;
+constexpr std::size_t kCandidateFixedSize = 1 + 4 + 4 + 4 + 8 + Hash::kSize;
 
 void PutU32(std::string& out, std::uint32_t v) {
   for (int i = 0; i < 4; ++i) out += static_cast<char>((v >> (8 * i)) & 0xFF);
+}
+
+void PutU64(std::string& out, std::uint64_t v) {
+  for (int i = 0; i < 8; ++i) out += static_cast<char>((v >> (8 * i)) & 0xFF);
 }
 
 std::uint32_t GetU32(const std::uint8_t* p) {
@@ -206,15 +212,28 @@ Result<CandidateKeyParts> ParseCandidateKey(std::string_view key) {
   return Status::Corruption(fmt::format("unexpected candidate index key of {} bytes", key.size()));
 }
 
-std::string EncodeCandidateValue(const Assertion& assertion, std::span<const std::uint8_t> record) {
+std::string EncodeCandidateValue(const Assertion& assertion, std::span<const SignatureEntry> signers,
+                                 std::uint64_t position, std::span<const std::uint8_t> record) {
   const std::string value_key = ValueKey(assertion.object);
+  std::vector<const SignatureEntry*> by_agent;
+  by_agent.reserve(signers.size());
+  for (const SignatureEntry& s : signers) by_agent.push_back(&s);
+  std::sort(by_agent.begin(), by_agent.end(),
+            [](const SignatureEntry* a, const SignatureEntry* b) { return a->agent < b->agent; });
   std::string out;
-  out.reserve(kCandidateFixedSize + (assertion.parent ? Hash::kSize : 0) + value_key.size() + record.size());
+  out.reserve(kCandidateFixedSize + (assertion.parent ? Hash::kSize : 0) + signers.size() * kSummarySignerSize +
+              value_key.size() + record.size());
   out += static_cast<char>(assertion.parent ? kHasParent : 0);
   PutU32(out, std::bit_cast<std::uint32_t>(assertion.confidence));
   PutU32(out, static_cast<std::uint32_t>(value_key.size()));
+  PutU32(out, static_cast<std::uint32_t>(signers.size()));
+  PutU64(out, position);
   Append(out, assertion.source_hash.bytes());
   if (assertion.parent) Append(out, assertion.parent->bytes());
+  for (const SignatureEntry* s : by_agent) {
+    Append(out, s->agent.bytes());
+    PutU64(out, static_cast<std::uint64_t>(s->signed_at.micros()));
+  }
   out += value_key;
   Append(out, record);
   return out;
@@ -228,10 +247,14 @@ Status DecodeCandidateValue(std::span<const std::uint8_t> value, CandidateValue&
   if ((flags & ~kHasParent) != 0) return Status::Corruption(fmt::format("candidate value has unknown flags {}", flags));
   out.confidence = std::bit_cast<float>(GetU32(value.data() + 1));
   const std::uint32_t key_size = GetU32(value.data() + 5);
-  out.source_hash = Hash::FromBytes(value.subspan(9, Hash::kSize));
+  out.signer_count = GetU32(value.data() + 9);
+  out.position = LoadLittleEndian64(value.data() + 13);
+  out.source_hash = Hash::FromBytes(value.subspan(21, Hash::kSize));
   std::size_t at = kCandidateFixedSize;
   const std::size_t parent_size = (flags & kHasParent) != 0 ? Hash::kSize : 0;
-  if (value.size() - at < parent_size + std::size_t{key_size}) {
+  // Sums of 32-bit sizes in 64 bits: no overflow.
+  const std::uint64_t signers_size = std::uint64_t{out.signer_count} * kSummarySignerSize;
+  if (value.size() - at < parent_size + signers_size + key_size) {
     return Status::Corruption(fmt::format("candidate value of {} bytes is shorter than its summary", value.size()));
   }
   if (parent_size != 0) {
@@ -240,10 +263,29 @@ Status DecodeCandidateValue(std::span<const std::uint8_t> value, CandidateValue&
     out.parent.reset();
   }
   at += parent_size;
+  out.signers = value.subspan(at, signers_size);
+  for (std::size_t i = 1; i < out.signer_count; ++i) {
+    if (std::memcmp(out.signers.data() + (i - 1) * kSummarySignerSize, out.signers.data() + i * kSummarySignerSize,
+                    AgentId::kSize) >= 0) {
+      return Status::Corruption("candidate value lists its signers out of order");
+    }
+  }
+  at += signers_size;
   out.value_key = {reinterpret_cast<const char*>(value.data() + at), key_size};
   if (!IsValueKey(out.value_key)) return CheckValueKey(out.value_key).with_context("candidate value");
   out.record = value.subspan(at + key_size);
   return Status::Ok();
+}
+
+AgentId SummarySignerAgent(const CandidateValue& value, std::size_t i) {
+  std::array<std::uint8_t, AgentId::kSize> agent{};
+  std::memcpy(agent.data(), value.signers.data() + i * kSummarySignerSize, agent.size());
+  return AgentId(agent);
+}
+
+Timestamp SummarySignerTime(const CandidateValue& value, std::size_t i) {
+  return Timestamp(
+      static_cast<std::int64_t>(LoadLittleEndian64(value.signers.data() + i * kSummarySignerSize + AgentId::kSize)));
 }
 
 Result<SignatureTimes> DecodeSignatureTimes(std::span<const std::uint8_t> value) {

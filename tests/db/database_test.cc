@@ -114,6 +114,51 @@ TEST(Database, ResubmittingIsIdempotentAndNewSignersAreCoSignatures) {
   }
 }
 
+// A record's signers live in its summary, co-signers in entries of their own: every read merges
+// them in agent order, with each signer's log position, whichever side of the record's signer a
+// co-signer's key falls.
+TEST(Database, RecordSignersAndCoSignersReadBackInAgentOrder) {
+  TempDir dir;
+  auto db = OpenOrDie(dir.path());
+  std::vector<std::uint8_t> seeds = {1, 2, 3};
+  std::sort(seeds.begin(), seeds.end(), [](std::uint8_t a, std::uint8_t b) { return Key(a).agent() < Key(b).agent(); });
+  const SubmitResult first = SubmitOrDie(*db, SignedFor(11, {seeds[1]}));
+  const SignedAssertion all = SignedFor(11, {seeds[0], seeds[1], seeds[2]});
+  const SubmitResult cosigned = SubmitOrDie(*db, all);
+  ASSERT_EQ(cosigned.new_signatures, 2U);
+  auto position_of = [&](const AgentId& agent) {
+    return agent == Key(seeds[1]).agent() ? first.position : cosigned.position;
+  };
+
+  auto got = db->Get(all.id);
+  ASSERT_TRUE(got.ok() && got->has_value());
+  EXPECT_EQ((*got)->signatures, Sorted(all.signatures));  // in agent order, not merely the same set
+
+  auto candidates = db->Candidates(all.assertion.subject, all.assertion.predicate);
+  ASSERT_TRUE(candidates.ok() && candidates->size() == 1U);
+  const auto& signers = (*candidates)[0].signers;
+  ASSERT_EQ(signers.size(), 3U);
+  lens::LensOptions explain;
+  explain.explain = true;
+  auto resolved = db->Resolve(all.assertion.subject, all.assertion.predicate, lens::LensKind::kConsensus, explain);
+  ASSERT_TRUE(resolved.ok()) << resolved.status().ToString();
+  ASSERT_EQ(resolved->explanation.candidates.size(), 1U);
+  const auto& explained = resolved->explanation.candidates[0].signers;
+  ASSERT_EQ(explained.size(), 3U);
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(signers[i].signature.agent, Key(seeds[i]).agent()) << i;
+    EXPECT_EQ(signers[i].position, position_of(signers[i].signature.agent)) << i;
+    EXPECT_EQ(explained[i].agent, signers[i].signature.agent) << i;
+    EXPECT_EQ(explained[i].position, signers[i].position) << i;
+    EXPECT_EQ(explained[i].signed_at, signers[i].signature.signed_at) << i;
+  }
+  // The record's signer is not stored a second time as a co-signer.
+  EXPECT_FALSE(
+      db->store()
+          .Get(keys::CandidateSignature(all.assertion.subject, all.assertion.predicate, all.id, Key(seeds[1]).agent()))
+          ->has_value());
+}
+
 TEST(Database, CandidatesBySubjectChildrenAndHistory) {
   TempDir dir;
   auto db = OpenOrDie(dir.path());
@@ -433,7 +478,8 @@ TEST(DatabaseVerify, CleanDatabaseIsClean) {
   EXPECT_EQ(report->signatures_verified, 101U);  // every signature, none trusted
   EXPECT_EQ(report->evidence_blobs, 50U);
   EXPECT_EQ(report->records, report->log_end);
-  EXPECT_GT(report->index_entries, 50U * 6);
+  // At least H:, the C: record, two A: and E: per claim, and the co-signer's C: and A: entries.
+  EXPECT_GE(report->index_entries, 50U * 5 + 2);
   EXPECT_FALSE(seen.empty());
   EXPECT_FALSE(std::filesystem::exists(dir / "scratch"));
 }
@@ -445,8 +491,7 @@ TEST(DatabaseVerify, FindsIndexEntriesThatTheLogDoesNotExplain) {
   // Damage the indexes behind the database's back: one entry changed, one invented.
   storage::WriteBatch damage;
   const SignedAssertion s = SignedFor(4);
-  damage.Put(keys::CandidateSignature(s.assertion.subject, s.assertion.predicate, s.id, s.signatures[0].agent),
-             std::string(80, 'x'));
+  damage.Put(keys::Agent(s.signatures[0].agent, s.id), std::string(8, 'x'));
   damage.Put(keys::Child(s.id, SignedFor(5).id), std::string_view());
   ASSERT_TRUE(db->store().Write(damage).ok());
   auto report = db->Verify(dir / "scratch");
@@ -454,7 +499,7 @@ TEST(DatabaseVerify, FindsIndexEntriesThatTheLogDoesNotExplain) {
   EXPECT_FALSE(report->clean());
   EXPECT_EQ(report->mismatch_count, 2U);
   ASSERT_EQ(report->mismatches.size(), 2U);
-  // In key order: the C: signature entry, then the invented K: link.
+  // In key order: the A: entry, then the invented K: link.
   EXPECT_NE(report->mismatches[0].find("value differs"), std::string::npos) << report->mismatches[0];
   EXPECT_NE(report->mismatches[1].find("not derived from the log"), std::string::npos) << report->mismatches[1];
 }

@@ -23,11 +23,24 @@ Assertion Claim(std::optional<AssertionId> parent) {
   return a;
 }
 
+SignatureEntry Signer(std::uint8_t first_byte, std::int64_t signed_at) {
+  std::array<std::uint8_t, AgentId::kSize> agent{};
+  agent.fill(0x5A);
+  agent[0] = first_byte;
+  SignatureEntry e;
+  e.agent = AgentId(agent);
+  e.signed_at = Timestamp(signed_at);
+  return e;
+}
+
 TEST(CandidateValue, CarriesTheSummaryThenTheRecord) {
   const std::string record = "the record bytes";
+  // Given out of agent order: the summary lists them in agent order.
+  const std::vector<SignatureEntry> signers = {Signer(9, 1700000000000002), Signer(3, 1700000000000001),
+                                               Signer(200, -5)};
   for (const auto& parent : {std::optional<AssertionId>(), std::optional<AssertionId>(AssertionId(Blake3("p")))}) {
     const Assertion a = Claim(parent);
-    const std::string value = EncodeCandidateValue(a, Bytes(record));
+    const std::string value = EncodeCandidateValue(a, signers, 4242, Bytes(record));
     CandidateValue decoded;
     // Decoding into a value that held a parent clears it when the claim has none.
     decoded.parent = AssertionId(Blake3("stale"));
@@ -37,12 +50,40 @@ TEST(CandidateValue, CarriesTheSummaryThenTheRecord) {
     EXPECT_EQ(decoded.source_hash, a.source_hash);
     EXPECT_EQ(decoded.parent, a.parent);
     EXPECT_EQ(decoded.value_key, ValueKey(a.object));
+    EXPECT_EQ(decoded.position, 4242U);
+    ASSERT_EQ(decoded.signer_count, 3U);
+    for (std::size_t i = 0; i < 3; ++i) {
+      const SignatureEntry& want = signers[std::array<std::size_t, 3>{1, 0, 2}[i]];
+      EXPECT_EQ(SummarySignerAgent(decoded, i), want.agent) << i;
+      EXPECT_EQ(SummarySignerTime(decoded, i), want.signed_at) << i;
+    }
     EXPECT_EQ(std::string(reinterpret_cast<const char*>(decoded.record.data()), decoded.record.size()), record);
   }
 }
 
+TEST(CandidateValue, SignersOutOfOrderOrOverlongAreCorruption) {
+  const std::vector<SignatureEntry> signers = {Signer(1, 1), Signer(2, 2)};
+  const std::string value = EncodeCandidateValue(Claim(std::nullopt), signers, 7, Bytes("record"));
+  constexpr std::size_t kSignersAt = 1 + 4 + 4 + 4 + 8 + 32;
+  CandidateValue decoded;
+  ASSERT_TRUE(DecodeCandidateValue(Bytes(value), decoded).ok());
+  std::string swapped = value;  // the two agents exchanged
+  std::swap_ranges(swapped.begin() + kSignersAt, swapped.begin() + kSignersAt + 40, swapped.begin() + kSignersAt + 40);
+  EXPECT_EQ(DecodeCandidateValue(Bytes(swapped), decoded).code(), StatusCode::kCorruption);
+  std::string repeated = value;  // one agent twice
+  std::copy_n(value.begin() + kSignersAt, 32, repeated.begin() + kSignersAt + 40);
+  EXPECT_EQ(DecodeCandidateValue(Bytes(repeated), decoded).code(), StatusCode::kCorruption);
+  std::string overlong = value;  // a count the value cannot hold
+  overlong[9] = '\xFF';
+  overlong[10] = '\xFF';
+  overlong[11] = '\xFF';
+  overlong[12] = '\xFF';
+  EXPECT_EQ(DecodeCandidateValue(Bytes(overlong), decoded).code(), StatusCode::kCorruption);
+}
+
 TEST(CandidateValue, EveryTruncationAndUnknownFlagIsCorruption) {
-  const std::string value = EncodeCandidateValue(Claim(AssertionId(Blake3("p"))), {});
+  const std::vector<SignatureEntry> signers = {Signer(1, 1)};
+  const std::string value = EncodeCandidateValue(Claim(AssertionId(Blake3("p"))), signers, 3, {});
   // Without a record, every strict prefix lacks part of the summary.
   CandidateValue decoded;
   for (std::size_t size = 0; size < value.size(); ++size) {
@@ -54,7 +95,7 @@ TEST(CandidateValue, EveryTruncationAndUnknownFlagIsCorruption) {
   flagged[0] = '\x03';
   EXPECT_EQ(DecodeCandidateValue(Bytes(flagged), decoded).code(), StatusCode::kCorruption);
   std::string bad_kind = value;
-  bad_kind[1 + 4 + 4 + 32 + 32] = '\x0F';  // the value key's kind
+  bad_kind[1 + 4 + 4 + 4 + 8 + 32 + 32 + 40] = '\x0F';  // the value key's kind
   const Status s = DecodeCandidateValue(Bytes(bad_kind), decoded);
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.message().find("value key"), std::string::npos) << s.message();

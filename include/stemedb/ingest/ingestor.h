@@ -77,4 +77,10 @@ class Ingestor {
   std::shared_ptr<State> state_;
 };
 
+// Whether `agent` already signed the stored claim `id` of (`subject`, `predicate`): among the
+// signers in its summary, or as a co-signer. Reads `store` (at `snapshot` when given). Errors:
+// those of the store; Corruption when the claim's summary does not decode.
+Result<bool> IsStoredSigner(storage::KVStore& store, const EntityId& subject, const RelationId& predicate,
+                            const AssertionId& id, const AgentId& agent, const storage::Snapshot* snapshot = nullptr);
+
 }  // namespace stemedb::ingest

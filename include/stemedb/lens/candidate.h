@@ -62,6 +62,9 @@ class CandidateSet {
              const std::optional<AssertionId>& parent);
   // REQUIRES: !empty().
   void AddSigner(const AgentId& agent, Timestamp signed_at, std::uint64_t position);
+  // Puts the signers of the candidate started last in ascending agent order (the order a store
+  // returns them in), e.g. after adding co-signers to the signers a record carries. REQUIRES: !empty().
+  void OrderLastSigners();
 
   std::size_t size() const noexcept { return entries_.size(); }
   bool empty() const noexcept { return entries_.empty(); }

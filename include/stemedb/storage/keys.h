@@ -6,12 +6,14 @@
 //
 //   H:{id}                             -> {subject}\0{predicate}: where the claim's entries are
 //   C:{subject}\0{predicate}\0{id}\0   -> claim summary ‖ the record (canonical SignedClaim, as first
-//                                        received); the summary holds what lenses read, so that a
-//                                        resolve never decodes a record (EncodeCandidateValue)
+//                                        received); the summary holds what lenses read, the
+//                                        record's signers included, so that a resolve never
+//                                        decodes a record (EncodeCandidateValue)
 //   C:{subject}\0{predicate}\0{id}\1{agent} -> signature (64) ‖ signed_at (int64 LE) ‖ WAL position
-//                                        (u64 LE), right after its record: a claim with all its
-//                                        signers, and all the candidates of a (subject, predicate),
-//                                        are each one prefix scan
+//                                        (u64 LE) of a co-signer: a signer that joined after the
+//                                        record, right after it; a claim with all its signers,
+//                                        and all the candidates of a (subject, predicate), are
+//                                        each one prefix scan
 //   R:{object entity}\0{id}            -> "" : claims whose object is this entity (reverse edges)
 //   K:{parent id}{child id}            -> "" : supersession links
 //   A:{agent}{id}                      -> signed_at : what an agent signed
@@ -21,7 +23,7 @@
 //   M:applied                          -> last applied WAL position (8 bytes big-endian)
 //   M:format                           -> index format version (8 bytes big-endian)
 //
-// A co-signature adds C:...\1 and A: keys; the record is never rewritten.
+// A co-signature adds C:...\1 and A: keys; the record and its summary are never rewritten.
 #pragma once
 
 #include <cstdint>
@@ -35,8 +37,9 @@
 namespace stemedb::storage::keys {
 
 // 2: signature values carry their WAL position. 3: the record and its signatures are stored once,
-// under C:; H: says where. 4: the C: record value starts with the claim's summary.
-inline constexpr std::uint64_t kFormatVersion = 4;
+// under C:; H: says where. 4: the C: record value starts with the claim's summary. 5: the summary
+// holds the record's signers; C:...\1 entries are for co-signers only.
+inline constexpr std::uint64_t kFormatVersion = 5;
 inline constexpr std::string_view kApplied = "M:applied";
 inline constexpr std::string_view kFormat = "M:format";
 inline constexpr char kCandidateRecord = '\0';
@@ -99,22 +102,35 @@ Result<CandidateKeyParts> ParseCandidateKey(std::string_view key);
 
 // What a lens reads of a claim, stored before its record under C:{subject}\0{predicate}\0{id}\0:
 //   flags (1 byte; bit 0: has a parent) ‖ confidence (float32 bits, uint32 little-endian) ‖
-//   value key size (uint32 little-endian) ‖ source hash (32) ‖ parent ID (32, when flagged) ‖
+//   value key size (uint32 LE) ‖ signer count (uint32 LE) ‖ WAL position of the record (uint64 LE) ‖
+//   source hash (32) ‖ parent ID (32, when flagged) ‖
+//   the record's signers, ascending by agent: agent (32) ‖ signed_at (int64 LE), each ‖
 //   value key (ValueKey of the object) ‖ record
-// The views point into the bytes it was decoded from.
+// The record's signers are logged at the record's position. The views point into the bytes it
+// was decoded from.
 struct CandidateValue {
   float confidence = 0;
   Hash source_hash;
   std::optional<AssertionId> parent;
+  std::uint64_t position = 0;
+  std::size_t signer_count = 0;
+  std::span<const std::uint8_t> signers;  // signer_count entries of kSummarySignerSize bytes
   std::string_view value_key;
   std::span<const std::uint8_t> record;
 };
+inline constexpr std::size_t kSummarySignerSize = AgentId::kSize + 8;
+// Signer i of a decoded summary. REQUIRES: i < value.signer_count.
+AgentId SummarySignerAgent(const CandidateValue& value, std::size_t i);
+Timestamp SummarySignerTime(const CandidateValue& value, std::size_t i);
 
-// `record` is the canonical SignedClaim of `assertion`, as stored.
-std::string EncodeCandidateValue(const Assertion& assertion, std::span<const std::uint8_t> record);
+// `record` is the canonical SignedClaim of `assertion`, signed by `signers`, as stored at WAL
+// position `position`.
+std::string EncodeCandidateValue(const Assertion& assertion, std::span<const SignatureEntry> signers,
+                                 std::uint64_t position, std::span<const std::uint8_t> record);
 // Decodes into `out` (an out-parameter because index scans decode one per entry, and handing ~100
 // bytes back through a Result costs more than the decoding). Errors: Corruption when the value is
-// too short for its sizes, has unknown flags or a malformed value key; `out` is then unspecified.
+// too short for its sizes, has unknown flags, signers out of order or a malformed value key; `out`
+// is then unspecified.
 // The record itself is not opened.
 Status DecodeCandidateValue(std::span<const std::uint8_t> value, CandidateValue& out);
 
