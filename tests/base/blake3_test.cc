@@ -7,11 +7,14 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <array>
+#include <compare>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "stemedb/base/hex.h"
@@ -133,6 +136,31 @@ TEST(Hash, EqualityLooksAtEveryByte) {
     EXPECT_NE(Hash(bytes) < base, base < Hash(bytes)) << "byte " << i;
   }
   static_assert(Hash() == Hash(), "equality is usable in constant expressions");
+}
+
+// The order is bytewise, first byte most significant, whatever the machine's word order: pairs
+// that first differ at each position, by values that a signed or a little-endian compare would
+// order the other way.
+TEST(Hash, OrderIsBytewise) {
+  const std::pair<std::uint8_t, std::uint8_t> differences[] = {{0x00, 0x01}, {0x7F, 0x80}, {0x01, 0xFF}, {0xFE, 0xFF}};
+  for (std::size_t i = 0; i < Hash::kSize; ++i) {
+    for (const auto& [low, high] : differences) {
+      std::array<std::uint8_t, Hash::kSize> a = Blake3("order").bytes();
+      std::array<std::uint8_t, Hash::kSize> b = a;
+      a[i] = low;
+      b[i] = high;
+      // The later bytes pull the other way, so only byte i may decide.
+      for (std::size_t j = i + 1; j < Hash::kSize; ++j) {
+        a[j] = 0xFF;
+        b[j] = 0x00;
+      }
+      EXPECT_TRUE(Hash(a) < Hash(b)) << "byte " << i;
+      EXPECT_TRUE(Hash(b) > Hash(a)) << "byte " << i;
+      EXPECT_EQ(Hash(a) <=> Hash(a), std::strong_ordering::equal);
+      EXPECT_EQ(Hash(a) < Hash(b), std::lexicographical_compare(a.begin(), a.end(), b.begin(), b.end()));
+    }
+  }
+  static_assert(Hash() <=> Hash() == std::strong_ordering::equal, "order is usable in constant expressions");
 }
 
 }  // namespace

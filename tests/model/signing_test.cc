@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
+#include <algorithm>
+#include <array>
+
 #include "generators.h"
 #include "stemedb/model/codec.h"
 #include "support/keys.h"
@@ -17,6 +20,17 @@ TEST(Signing, GeneratedKeysDiffer) {
   auto b = KeyPair::Generate();
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_NE(a->agent(), b->agent());
+}
+
+// Agents order bytewise (signer lists are kept in this order): a property over random keys.
+RC_GTEST_PROP(AgentId, OrderIsBytewise,
+              (std::array<std::uint8_t, AgentId::kSize> a, std::array<std::uint8_t, AgentId::kSize> b)) {
+  RC_ASSERT((AgentId(a) < AgentId(b)) == std::lexicographical_compare(a.begin(), a.end(), b.begin(), b.end()));
+  RC_ASSERT((AgentId(a) == AgentId(b)) == (a == b));
+  b = a;
+  const std::size_t at = *rc::gen::inRange<std::size_t>(0, AgentId::kSize);
+  b[at] = static_cast<std::uint8_t>(a[at] ^ *rc::gen::inRange<int>(1, 256));
+  RC_ASSERT((AgentId(a) < AgentId(b)) == (a[at] < b[at]));
 }
 
 TEST(Signing, SeedDeterminesTheKey) {

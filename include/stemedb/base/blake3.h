@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <compare>
 #include <cstddef>
 #include <cstdint>
@@ -39,6 +40,27 @@ constexpr bool Equal32(const std::array<std::uint8_t, 32>& a, const std::array<s
   }
   return diff == 0;
 }
+
+// Bytewise (lexicographic) order of two 32-byte strings as at most four big-endian word
+// compares: sorts and binary searches of IDs and agents compare them, and memcmp is a call.
+constexpr std::strong_ordering Compare32(const std::array<std::uint8_t, 32>& a,
+                                         const std::array<std::uint8_t, 32>& b) noexcept {
+  if (std::is_constant_evaluated()) {
+    return std::lexicographical_compare_three_way(a.begin(), a.end(), b.begin(), b.end());
+  }
+  for (std::size_t i = 0; i < 32; i += 8) {
+    std::uint64_t x = 0, y = 0;
+    std::memcpy(&x, a.data() + i, 8);
+    std::memcpy(&y, b.data() + i, 8);
+    if (x == y) continue;
+    if constexpr (std::endian::native == std::endian::little) {
+      x = __builtin_bswap64(x);
+      y = __builtin_bswap64(y);
+    }
+    return x <=> y;
+  }
+  return std::strong_ordering::equal;
+}
 }  // namespace detail
 
 // A 32-byte content hash (BLAKE3 output). Ordered bytewise; the zero hash is a valid value, not
@@ -63,7 +85,9 @@ class Hash {
   std::span<const std::uint8_t, kSize> span() const noexcept { return bytes_; }
   std::string ToHex() const;
 
-  friend constexpr auto operator<=>(const Hash&, const Hash&) noexcept = default;
+  friend constexpr std::strong_ordering operator<=>(const Hash& a, const Hash& b) noexcept {
+    return detail::Compare32(a.bytes_, b.bytes_);
+  }
   friend constexpr bool operator==(const Hash& a, const Hash& b) noexcept {
     return detail::Equal32(a.bytes_, b.bytes_);
   }

@@ -71,7 +71,9 @@ class AgentId {
   const std::array<std::uint8_t, kSize>& bytes() const noexcept { return key_; }
   std::string ToHex() const;
 
-  friend constexpr auto operator<=>(const AgentId&, const AgentId&) noexcept = default;
+  friend constexpr std::strong_ordering operator<=>(const AgentId& a, const AgentId& b) noexcept {
+    return detail::Compare32(a.key_, b.key_);
+  }
   friend constexpr bool operator==(const AgentId& a, const AgentId& b) noexcept {
     return detail::Equal32(a.key_, b.key_);
   }
