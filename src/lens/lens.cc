@@ -189,6 +189,36 @@ const char* Note(SignerState state) {
 
 std::size_t TableSize(std::size_t entries) { return std::bit_ceil(std::max<std::size_t>(8, 2 * entries)); }
 
+std::size_t Mix(std::uint64_t h) {
+  h ^= h >> 31;
+  h *= 0xBF58476D1CE4E5B9ULL;
+  h ^= h >> 29;
+  return static_cast<std::size_t>(h);
+}
+
+// Value keys are mostly short (9 bytes for a number): two overlapping 8-byte loads hash one of 8
+// to 16 bytes in a few instructions, where std::hash walks it byte by byte.
+std::size_t HashValueKey(std::string_view key) {
+  if (key.size() < 8 || key.size() > 16) return std::hash<std::string_view>{}(key);
+  std::uint64_t head = 0;
+  std::uint64_t tail = 0;
+  std::memcpy(&head, key.data(), sizeof head);
+  std::memcpy(&tail, key.data() + key.size() - sizeof tail, sizeof tail);
+  return Mix(head ^ Mix(tail + key.size()));
+}
+
+// Equality of value keys, the same way: grouping compares each candidate's key with its group's.
+bool SameValueKey(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  if (a.size() < 8 || a.size() > 16) return a == b;
+  std::uint64_t words[4] = {};
+  std::memcpy(&words[0], a.data(), 8);
+  std::memcpy(&words[1], a.data() + a.size() - 8, 8);
+  std::memcpy(&words[2], b.data(), 8);
+  std::memcpy(&words[3], b.data() + b.size() - 8, 8);
+  return ((words[0] ^ words[2]) | (words[1] ^ words[3])) == 0;
+}
+
 std::uint64_t Prefix64(std::span<const std::uint8_t, Hash::kSize> bytes) {
   std::uint64_t v = 0;
   std::memcpy(&v, bytes.data(), sizeof v);
@@ -307,12 +337,19 @@ class Resolver {
     verdict_.assign(n_, Verdict::kOutvoted);
     live_.assign(n_, 0);
     superseded_by_.assign(n_, kNone);
+    // Without agent lists or as_of (the usual query) every signature is eligible.
+    const bool filtered =
+        !options_.deny_agents.empty() || options_.allow_agents || options_.as_of_time || options_.as_of_position;
     for (std::uint32_t c = 0; c < n_; ++c) {
       const auto signers = set_.signers(c);
-      const std::size_t base = set_.first_signer(c);
-      for (std::size_t k = 0; k < signers.size(); ++k) {
-        state_[base + k] = Check(signers[k]);
-        if (state_[base + k] == SignerState::kEligible) ++eligible_[c];
+      if (!filtered) {
+        eligible_[c] = static_cast<std::uint32_t>(signers.size());
+      } else {
+        const std::size_t base = set_.first_signer(c);
+        for (std::size_t k = 0; k < signers.size(); ++k) {
+          state_[base + k] = Check(signers[k]);
+          if (state_[base + k] == SignerState::kEligible) ++eligible_[c];
+        }
       }
       if (eligible_[c] == 0) {
         verdict_[c] = Verdict::kNoEligibleSigner;
@@ -367,8 +404,8 @@ class Resolver {
       if (live_[c] == 0) continue;
       ++live_count;
       const std::string_view key = set_.value_key(c);
-      std::size_t slot = std::hash<std::string_view>{}(key)&mask;
-      while (slots[slot] != kNone && exact_[slots[slot]].key != key) slot = (slot + 1) & mask;
+      std::size_t slot = HashValueKey(key) & mask;
+      while (slots[slot] != kNone && !SameValueKey(exact_[slots[slot]].key, key)) slot = (slot + 1) & mask;
       if (slots[slot] == kNone) {
         slots[slot] = static_cast<std::uint32_t>(exact_.size());
         exact_.push_back(ExactGroup{key});
@@ -408,13 +445,6 @@ class Resolver {
     for (std::uint32_t c : by_id_) {
       if (exact_of_[c] != kNone) ordered_[next[exact_of_[c]]++] = c;
     }
-  }
-
-  static std::size_t Mix(std::uint64_t h) {
-    h ^= h >> 31;
-    h *= 0xBF58476D1CE4E5B9ULL;
-    h ^= h >> 29;
-    return static_cast<std::size_t>(h);
   }
 
   // Consensus: one vote per agent per value (its largest), then one per piece of evidence per
@@ -472,10 +502,16 @@ class Resolver {
           return Prefix64(source(b).span());
         },
         [&](const Ballot& a, const Ballot& b) { return source(a) == source(b); }, SignerState::kSameEvidence);
-    for (const Ballot& b : ballots) {
-      if (state_[b.signer] != SignerState::kEligible) continue;
-      state_[b.signer] = SignerState::kCounted;
-      groups_[b.group].total += b.contribution;
+    // Ballots are in group order: each total is summed in a register, in canonical order.
+    for (std::size_t b = 0; b < ballots.size();) {
+      const std::uint32_t group = ballots[b].group;
+      double total = 0;
+      for (; b < ballots.size() && ballots[b].group == group; ++b) {
+        if (state_[ballots[b].signer] != SignerState::kEligible) continue;
+        state_[ballots[b].signer] = SignerState::kCounted;
+        total += ballots[b].contribution;
+      }
+      groups_[group].total = total;
     }
     if (groups_.empty()) return std::nullopt;
     for (std::uint32_t g = 0; g < groups_.size(); ++g) {
