@@ -388,18 +388,24 @@ Status Database::Impl::ForEachCandidateSet(const std::string& prefix, Visitor&& 
   ThreadCandidateSet lease;
   lens::CandidateSet& set = lease.get();
   std::string subject, predicate;  // of the candidates in `set`
-  std::string claim;               // the key of the last record without its marker: C:{s}\0{p}\0{id}
-  std::size_t group_prefix = 0;    // the length of C:{s}\0{p}\0 in `claim`
-  keys::CandidateValue summary;    // of the record being read
-  bool cosigned = false;           // the last candidate has co-signers, to be merged in agent order
+  std::string group;               // their key prefix, C:{s}\0{p}\0
+  // Whether every key of the scan starts with `group`: the scan is of one (subject, predicate),
+  // so its bounds are the group's prefix and that prefix's successor.
+  bool one_group = false;
+  AssertionId last;              // the ID of the last record read
+  keys::CandidateValue summary;  // of the record being read
+  bool cosigned = false;         // the last candidate has co-signers, to be merged in agent order
+  constexpr std::size_t kRecordTail = Hash::kSize + 1;                   // {id}\0
+  constexpr std::size_t kSignerTail = Hash::kSize + 1 + AgentId::kSize;  // {id}\1{agent}
   for (; it->Valid(); it->Next()) {
     const std::string_view key = it->key();
     const auto value = it->value();
-    // Co-signer entries follow their record: recognised by the record's key, without parsing.
-    if (!claim.empty() && key.size() == claim.size() + 1 + AgentId::kSize &&
-        key[claim.size()] == keys::kCandidateSignature && key.starts_with(claim)) {
+    const bool in_group = !group.empty() && (one_group || key.starts_with(group));
+    // Co-signer entries follow their record: recognised by its group and ID, without parsing.
+    if (in_group && key.size() == group.size() + kSignerTail &&
+        key[group.size() + Hash::kSize] == keys::kCandidateSignature && keys::IdAt(key, group.size()) == last) {
       std::array<std::uint8_t, AgentId::kSize> agent{};
-      std::memcpy(agent.data(), key.data() + claim.size() + 1, agent.size());
+      std::memcpy(agent.data(), key.data() + group.size() + Hash::kSize + 1, agent.size());
       STEMEDB_ASSIGN_OR_RETURN(keys::SignatureTimes times, keys::DecodeSignatureTimes(value));
       set.AddSigner(AgentId(agent), times.signed_at, times.position);
       cosigned = true;
@@ -410,10 +416,8 @@ Status Database::Impl::ForEachCandidateSet(const std::string& prefix, Visitor&& 
       cosigned = false;
     }
     // The next record of the same (subject, predicate): its ID sits right after the group's prefix.
-    AssertionId id;
-    if (!claim.empty() && key.size() == group_prefix + Hash::kSize + 1 && key.back() == keys::kCandidateRecord &&
-        key.starts_with(std::string_view(claim).substr(0, group_prefix))) {
-      id = keys::IdAt(key, group_prefix);
+    if (in_group && key.size() == group.size() + kRecordTail && key.back() == keys::kCandidateRecord) {
+      last = keys::IdAt(key, group.size());
     } else {
       STEMEDB_ASSIGN_OR_RETURN(keys::CandidateKeyParts parts, keys::ParseCandidateKey(key));
       if (parts.signer) {
@@ -425,17 +429,17 @@ Status Database::Impl::ForEachCandidateSet(const std::string& prefix, Visitor&& 
       }
       subject.assign(parts.subject);
       predicate.assign(parts.predicate);
-      group_prefix = key.size() - Hash::kSize - 1;
-      id = parts.id;
+      group.assign(key.substr(0, key.size() - kRecordTail));
+      one_group = group.size() == prefix.size();
+      last = parts.id;
     }
     if (Status s = keys::DecodeCandidateValue(value, summary); !s.ok()) {
-      return std::move(s).with_context("stored claim " + id.ToHex());
+      return std::move(s).with_context("stored claim " + last.ToHex());
     }
-    STEMEDB_RETURN_IF_ERROR(set.Add(id, summary.value_key, summary.confidence, summary.source_hash, summary.parent));
+    STEMEDB_RETURN_IF_ERROR(set.Add(last, summary.value_key, summary.confidence, summary.source_hash, summary.parent));
     for (std::size_t i = 0; i < summary.signer_count; ++i) {
       set.AddSigner(keys::SummarySignerAgent(summary, i), keys::SummarySignerTime(summary, i), summary.position);
     }
-    claim.assign(key.substr(0, key.size() - 1));
   }
   STEMEDB_RETURN_IF_ERROR(it->status());
   if (cosigned) set.OrderLastSigners();
