@@ -30,6 +30,11 @@ struct Candidate {
 
 // One signer as a lens reads it: no signature bytes (the database verified them).
 struct SignerFacts {
+  // A constructor, not aggregate initialisation, so that CandidateSet can build one in place with
+  // emplace_back: parenthesised aggregate initialisation is C++20 that clang 14 lacks.
+  SignerFacts() = default;
+  SignerFacts(const AgentId& agent_key, Timestamp signed_time, std::uint64_t log_position) noexcept
+      : agent(agent_key), signed_at(signed_time), position(log_position) {}
   AgentId agent;
   Timestamp signed_at;
   std::uint64_t position = 0;
