@@ -520,28 +520,36 @@ Result<std::optional<WalRecord>> WalReader::Next() {
       STEMEDB_RETURN_IF_ERROR(r.OpenSegmentFor(r.next, /*exact=*/true));
       continue;
     }
-    const std::string where = fmt::format("segment {} offset {}", r.file_name, r.offset);
-    if (n != header_bytes.size()) return Status::Corruption(where + ": truncated record header");
+    // Built only for an error: this runs once per record the ingestor reads.
+    const auto where = [&r] { return fmt::format("segment {} offset {}", r.file_name, r.offset); };
+    if (n != header_bytes.size()) return Status::Corruption(where() + ": truncated record header");
     auto header = DecodeRecordHeader(header_bytes);
-    if (!header.ok()) return std::move(header).status().with_context(where);
+    if (!header.ok()) return std::move(header).status().with_context(where());
     if (header->position != r.next) {
       return Status::Corruption(
-          fmt::format("{}: record has position {}, expected {}", where, header->position, r.next));
+          fmt::format("{}: record has position {}, expected {}", where(), header->position, r.next));
     }
     if (header->payload_length > r.state->options.max_record_bytes) {
-      return Status::Corruption(fmt::format("{}: record length {} exceeds the limit", where, header->payload_length));
+      return Status::Corruption(fmt::format("{}: record length {} exceeds the limit", where(), header->payload_length));
     }
     const std::uint64_t footprint = RecordFootprint(header->payload_length);
+    if (header->position < r.start) {
+      // Seeking forward to the first requested record: its payload is not returned, so it is
+      // neither read nor checksummed here (the header, with its own check, gives the length).
+      r.offset += footprint;
+      ++r.next;
+      continue;
+    }
     r.payload.assign((footprint - kRecordHeaderSize) / 8, 0);
     auto body =
         std::span<std::uint8_t>(reinterpret_cast<std::uint8_t*>(r.payload.data()), footprint - kRecordHeaderSize);
     STEMEDB_ASSIGN_OR_RETURN(n, r.file->ReadAt(r.offset + kRecordHeaderSize, body));
-    if (n != body.size()) return Status::Corruption(where + ": truncated record");
+    if (n != body.size()) return Status::Corruption(where() + ": truncated record");
     const auto payload = std::span<const std::uint8_t>(body).first(header->payload_length);
-    if (!RecordChecksumMatches(header_bytes, payload)) return Status::Corruption(where + ": record checksum mismatch");
+    if (!RecordChecksumMatches(header_bytes, payload))
+      return Status::Corruption(where() + ": record checksum mismatch");
     r.offset += footprint;
     ++r.next;
-    if (header->position < r.start) continue;  // seeking forward to the first requested record
     return std::optional<WalRecord>(WalRecord{header->position, header->type, payload});
   }
 }

@@ -137,6 +137,8 @@ class Wal {
 
   // A reader positioned at `from` (the first record it returns has position `from`, once that is
   // visible). REQUIRES: from >= 1. The reader may outlive this Wal, but then sees nothing new.
+  // It finds `from` by stepping over the records of its segment before it, by their headers
+  // (each checked); their payloads, which it never returns, are not read.
   Result<std::unique_ptr<WalReader>> NewReader(LogPosition from) const;
 
   const RecoveryReport& recovery() const noexcept;
