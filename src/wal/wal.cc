@@ -546,8 +546,9 @@ Result<std::optional<WalRecord>> WalReader::Next() {
     STEMEDB_ASSIGN_OR_RETURN(n, r.file->ReadAt(r.offset + kRecordHeaderSize, body));
     if (n != body.size()) return Status::Corruption(where() + ": truncated record");
     const auto payload = std::span<const std::uint8_t>(body).first(header->payload_length);
-    if (!RecordChecksumMatches(header_bytes, payload))
+    if (!RecordChecksumMatches(header_bytes, payload)) {
       return Status::Corruption(where() + ": record checksum mismatch");
+    }
     r.offset += footprint;
     ++r.next;
     return std::optional<WalRecord>(WalRecord{header->position, header->type, payload});
