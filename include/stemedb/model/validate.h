@@ -14,10 +14,10 @@
 namespace stemedb {
 
 struct ValidationLimits {
-  std::size_t max_identifier_bytes = 4096;  // subject, predicate, entity objects, datatype IRIs
-  std::size_t max_text_bytes = 64 * 1024;   // text values and typed-literal lexical forms
-  std::size_t max_lang_bytes = 64;          // BCP 47 language tags
-  std::size_t max_signatures = 256;         // signatures carried by one submission
+  std::size_t max_identifier_bytes = 4096;              // subject, predicate, entity objects, datatype IRIs
+  std::size_t max_text_bytes = std::size_t{64} * 1024;  // text values and typed-literal lexical forms
+  std::size_t max_lang_bytes = 64;                      // BCP 47 language tags
+  std::size_t max_signatures = 256;                     // signatures carried by one submission
 };
 
 // Checks one identifier (a subject, predicate, entity or datatype): non-empty, at most
