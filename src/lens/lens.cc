@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cassert>
 #include <charconv>
@@ -196,27 +197,30 @@ std::size_t Mix(std::uint64_t h) {
   return static_cast<std::size_t>(h);
 }
 
-// Value keys are mostly short (9 bytes for a number): two overlapping 8-byte loads hash one of 8
-// to 16 bytes in a few instructions, where std::hash walks it byte by byte.
+// Value keys are mostly short (9 bytes for a number): one of 8 to 16 bytes is two overlapping
+// 8-byte words, hashed and compared in a few instructions where std::hash walks it byte by byte
+// and equality calls memcmp.
+bool IsShortKey(std::string_view key) { return key.size() >= 8 && key.size() <= 16; }
+std::array<std::uint64_t, 2> ShortKeyWords(std::string_view key) {  // REQUIRES: IsShortKey(key)
+  std::array<std::uint64_t, 2> words{};
+  std::memcpy(&words[0], key.data(), 8);
+  std::memcpy(&words[1], key.data() + key.size() - 8, 8);
+  return words;
+}
+
 std::size_t HashValueKey(std::string_view key) {
-  if (key.size() < 8 || key.size() > 16) return std::hash<std::string_view>{}(key);
-  std::uint64_t head = 0;
-  std::uint64_t tail = 0;
-  std::memcpy(&head, key.data(), sizeof head);
-  std::memcpy(&tail, key.data() + key.size() - sizeof tail, sizeof tail);
+  if (!IsShortKey(key)) return std::hash<std::string_view>{}(key);
+  const auto [head, tail] = ShortKeyWords(key);
   return Mix(head ^ Mix(tail + key.size()));
 }
 
-// Equality of value keys, the same way: grouping compares each candidate's key with its group's.
+// Grouping compares each candidate's key with its group's.
 bool SameValueKey(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
-  if (a.size() < 8 || a.size() > 16) return a == b;
-  std::uint64_t words[4] = {};
-  std::memcpy(&words[0], a.data(), 8);
-  std::memcpy(&words[1], a.data() + a.size() - 8, 8);
-  std::memcpy(&words[2], b.data(), 8);
-  std::memcpy(&words[3], b.data() + b.size() - 8, 8);
-  return ((words[0] ^ words[2]) | (words[1] ^ words[3])) == 0;
+  if (!IsShortKey(a)) return a == b;
+  const auto x = ShortKeyWords(a);
+  const auto y = ShortKeyWords(b);
+  return ((x[0] ^ y[0]) | (x[1] ^ y[1])) == 0;  // no memcmp call
 }
 
 std::uint64_t Prefix64(std::span<const std::uint8_t, Hash::kSize> bytes) {

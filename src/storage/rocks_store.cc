@@ -63,7 +63,7 @@ std::string PrefixEnd(std::string_view prefix) {
   return end;
 }
 
-constexpr std::size_t kKeyTagSize = 2;  // "C:", "H:", ...: every key starts with its space's tag
+constexpr std::size_t kLongScanPrefix = 2;  // at most this long: a whole key space (KVStore::ScanPrefix)
 constexpr std::size_t kWholeSpaceReadahead = std::size_t{2} << 20;
 
 class RocksIterator final : public PrefixIterator {
@@ -80,7 +80,7 @@ class RocksIterator final : public PrefixIterator {
     // A scan of a whole key space (every claim, or everything: conflicts, verify) reads ahead
     // explicitly from its first block missing from the cache; narrower scans (a resolve, a claim,
     // an entity card) touch a few blocks and read only those (see the table options in Open).
-    if (prefix.size() <= kKeyTagSize) options.readahead_size = kWholeSpaceReadahead;
+    if (prefix.size() <= kLongScanPrefix) options.readahead_size = kWholeSpaceReadahead;
     it_.reset(db->NewIterator(options));
     it_->Seek(rocksdb::Slice(prefix.data(), prefix.size()));
   }

@@ -85,6 +85,10 @@ class KVStore {
   virtual Result<std::optional<PinnedValue>> Get(std::string_view key, const Snapshot* snapshot = nullptr) = 0;
   // Applies every put of `batch` atomically; of two puts of one key, the later wins.
   virtual Status Write(const WriteBatch& batch) = 0;
+  // The keys that start with `prefix`, in order, from `snapshot` (or the latest state). A scan of
+  // a few blocks reads only those; one whose prefix is at most two bytes (in StemeDB's schema a
+  // whole key space such as "C:", or everything) is taken to be long and reads ahead in large
+  // requests where blocks are not cached.
   virtual std::unique_ptr<PrefixIterator> ScanPrefix(std::string_view prefix, const Snapshot* snapshot = nullptr) = 0;
   virtual std::shared_ptr<const Snapshot> GetSnapshot() = 0;
   // Makes everything written so far durable in the store's own files.
