@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <cmath>
-#include <set>
 
 #include "stemedb/base/utf8.h"
 #include "stemedb/model/codec.h"
@@ -124,14 +123,19 @@ Status ValidateSignedAssertionExceptSignatures(const SignedAssertion& s, const V
     return Invalid("signatures",
                    fmt::format("{} signatures, the limit is {}", s.signatures.size(), limits.max_signatures));
   }
-  std::set<AgentId> signers;
+  // A quadratic check without allocation: this runs for every submission, nearly always with one
+  // to three signers, and max_signatures bounds the worst case. Field names are built only on error.
   for (std::size_t i = 0; i < s.signatures.size(); ++i) {
     const SignatureEntry& entry = s.signatures[i];
-    const std::string field = fmt::format("signatures[{}]", i);
-    if (!signers.insert(entry.agent).second) {
-      return Invalid(field, fmt::format("agent {} signs more than once", entry.agent.ToHex()));
+    for (std::size_t j = 0; j < i; ++j) {
+      if (s.signatures[j].agent == entry.agent) {
+        return Invalid(fmt::format("signatures[{}]", i),
+                       fmt::format("agent {} signs more than once", entry.agent.ToHex()));
+      }
     }
-    if (!entry.signed_at.InRange()) return Invalid(field + ".signed_at", "outside the years 0001..9999");
+    if (!entry.signed_at.InRange()) {
+      return Invalid(fmt::format("signatures[{}].signed_at", i), "outside the years 0001..9999");
+    }
   }
   return Status::Ok();
 }
