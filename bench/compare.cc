@@ -230,22 +230,18 @@ IngestResult StemeIngest(const Workload& w, const std::filesystem::path& dir) {
 double StemeStoragePath(const Workload& w, const std::filesystem::path& dir) {
   std::vector<AlignedBytes> records;
   records.reserve(w.envelopes.size());
-  ingest::ValidatedRecords trusted(w.envelopes.size() + 1);
-  for (const auto& e : w.envelopes) {
-    records.push_back(EncodeRecord(e.signed_assertion).value());
-    trusted.Add(wal::RecordType::kAssertion, records.back().bytes(), e.signed_assertion.id);
-  }
+  for (const auto& e : w.envelopes) records.push_back(EncodeRecord(e.signed_assertion).value());
   auto wal = wal::Wal::Open(dir / "wal").value();
   auto store = storage::OpenRocksStore(dir / "kv").value();
   ingest::IngestorOptions options;
-  options.validated = &trusted;
+  options.trust_notes = true;
   auto ingestor = ingest::Ingestor::Start(*wal, *store, options).value();
   const auto start = Clock::now();
   std::vector<wal::RecordInput> batch;
   for (std::size_t b = 0; b < records.size(); b += kBatch) {
     batch.clear();
     for (std::size_t i = b; i < std::min(records.size(), b + kBatch); ++i) {
-      batch.push_back({wal::RecordType::kAssertion, records[i].bytes()});
+      batch.push_back({wal::RecordType::kAssertion, records[i].bytes(), w.envelopes[i].signed_assertion.id.hash()});
     }
     if (!wal->AppendBatch(batch).ok()) throw std::runtime_error("append");
   }

@@ -113,7 +113,7 @@ void BM_WalAppendBatch(benchmark::State& state) {
   auto wal = std::move(Wal::Open(dir.path())).value();
   const std::vector<std::uint8_t> payload(static_cast<std::size_t>(state.range(0)), 0xAB);
   const auto count = static_cast<std::size_t>(state.range(1));
-  std::vector<wal::RecordInput> batch(count, wal::RecordInput{RecordType::kTest, payload});
+  std::vector<wal::RecordInput> batch(count, wal::RecordInput{RecordType::kTest, payload, std::nullopt});
   for (auto _ : state) {
     auto r = wal->AppendBatch(batch);
     if (!r.ok()) state.SkipWithError(r.status().ToString().c_str());

@@ -30,6 +30,7 @@ struct ServeFlags {
   unsigned read_timeout_seconds = 10;
   std::size_t cache_mib = storage::RocksOptions().block_cache_bytes >> 20;
   std::size_t write_buffer_mib = storage::RocksOptions().write_buffer_bytes >> 20;
+  std::size_t wal_cache_mib = wal::WalOptions().tail_cache_bytes >> 20;
 };
 
 // "HOST:PORT" (PORT 0: any free port).
@@ -74,6 +75,7 @@ int Serve(const ServeFlags& f) {
   db::DatabaseOptions db_options;
   db_options.kv.block_cache_bytes = f.cache_mib << 20;
   db_options.kv.write_buffer_bytes = f.write_buffer_mib << 20;
+  db_options.wal.tail_cache_bytes = f.wal_cache_mib << 20;
   auto database = db::Database::Open(f.db, db_options);
   if (!database.ok()) return Fail(database.status());
   auto http = server::HttpServer::Bind(**database, std::move(options));
@@ -131,6 +133,10 @@ void AddServeCommand(CLI::App& app, std::function<int()>& run) {
                               storage::RocksOptions().max_write_buffers))
       ->capture_default_str()
       ->check(CLI::Range(1, 4096));
+  cmd->add_option("--wal-cache-mib", flags->wal_cache_mib,
+                  "MiB of newly written log records kept in memory for the ingestor (0: none)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1 << 20));
   cmd->callback([&run, flags] { run = [flags] { return Serve(*flags); }; });
 }
 

@@ -18,7 +18,6 @@ namespace keys = storage::keys;
 
 struct Database::Impl {
   DatabaseOptions options;
-  ingest::ValidatedRecords validated;  // declared before the ingestor, which uses it
   std::unique_ptr<wal::Wal> wal;
   std::unique_ptr<storage::KVStore> store;
   std::unique_ptr<ingest::Ingestor> ingestor;
@@ -74,7 +73,8 @@ Result<std::unique_ptr<Database>> Database::Open(const std::filesystem::path& di
     impl->store = std::move(*store);
   }
   ingest::IngestorOptions ingest_options = options.ingest;
-  ingest_options.validated = &impl->validated;
+  // Every signed record this database appends with a note was validated in full by SubmitBatch.
+  ingest_options.trust_notes = true;
   auto ingestor = ingest::Ingestor::Start(*impl->wal, *impl->store, ingest_options);
   if (!ingestor.ok()) return std::move(ingestor).status().with_context(where);
   impl->ingestor = std::move(*ingestor);
@@ -193,9 +193,15 @@ Result<std::vector<SubmitResult>> Database::SubmitBatch(std::span<const Envelope
   }
 
   // 2. One WAL batch: the records get consecutive positions and are acknowledged together.
+  // A signed record carries, in memory only, the ID it was validated under above: the ingestor
+  // does not validate again the bytes the WAL hands it back from memory with that note.
   std::vector<wal::RecordInput> inputs;
-  for (const auto& plan : plans) {
-    for (const auto& [type, bytes] : plan.records) inputs.push_back({type, bytes.bytes()});
+  for (std::size_t i = 0; i < plans.size(); ++i) {
+    for (const auto& [type, bytes] : plans[i].records) {
+      std::optional<Hash> note;
+      if (type != wal::RecordType::kEvidence) note = envelopes[i].signed_assertion.id.hash();
+      inputs.push_back({type, bytes.bytes(), note});
+    }
   }
   std::vector<SubmitResult> results;
   results.reserve(plans.size());
@@ -203,24 +209,8 @@ Result<std::vector<SubmitResult>> Database::SubmitBatch(std::span<const Envelope
     for (auto& plan : plans) results.push_back(plan.result);
     return results;
   }
-  // The ingestor need not validate again the records built from what was validated above (see
-  // ValidatedRecords); they are remembered just before the append, and forgotten if it fails.
-  std::vector<const wal::RecordInput*> remembered;
-  {
-    std::size_t input = 0;
-    for (std::size_t i = 0; i < plans.size(); ++i) {
-      for (const auto& [type, bytes] : plans[i].records) {
-        const wal::RecordInput& in = inputs[input++];
-        if (type == wal::RecordType::kEvidence) continue;
-        if (impl_->validated.Add(in.type, in.payload, envelopes[i].signed_assertion.id)) remembered.push_back(&in);
-      }
-    }
-  }
   auto appended = impl_->wal->AppendBatch(inputs);
-  if (!appended.ok()) {
-    for (const wal::RecordInput* in : remembered) impl_->validated.Take(in->type, in->payload);
-    return std::move(appended).status();
-  }
+  if (!appended.ok()) return std::move(appended).status();
   wal::LogPosition position = appended->first;
   for (auto& plan : plans) {
     position += plan.records.size();
@@ -572,7 +562,7 @@ DatabaseStats Database::stats() {
   s.lag = s.durable_position > s.applied_position ? s.durable_position - s.applied_position : 0;
   s.kv_disk_bytes = impl_->store->DiskBytes();
   s.kv_memory = impl_->store->MemoryUsage();
-  s.validated_cache_entries = impl_->validated.size();
+  s.wal_tail_cache_bytes = impl_->wal->tail_cache_bytes();
   return s;
 }
 
@@ -610,9 +600,9 @@ Result<Database::VerifyReport> Database::Verify(
   } remove_scratch{scratch_dir};
   STEMEDB_ASSIGN_OR_RETURN(auto rebuilt, storage::OpenRocksStore(scratch_dir, impl_->options.kv));
   {
-    // Nothing is trusted: validated = nullptr makes the rebuild check every record in full.
+    // Nothing is trusted: the rebuild checks every record in full, notes or not.
     ingest::IngestorOptions options = impl_->options.ingest;
-    options.validated = nullptr;
+    options.trust_notes = false;
     STEMEDB_ASSIGN_OR_RETURN(auto ingestor, ingest::Ingestor::Start(*impl_->wal, *rebuilt, options));
     for (;;) {
       Status done = ingestor->WaitForApplied(log_end, std::chrono::milliseconds(500));

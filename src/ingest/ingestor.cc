@@ -26,11 +26,12 @@ struct Pending {
   wal::LogPosition position = 0;
   wal::RecordType type = wal::RecordType::kInvalid;
   AlignedBytes payload;
+  std::optional<Hash> note;                  // the appender's, read from the WAL's memory
   std::optional<SignedAssertion> assertion;  // kAssertion that decoded
   std::optional<CoSignatures> cosignatures;  // kCoSignature that decoded
   Status verdict;                            // not OK: reject with this
   std::vector<std::uint8_t> signature_ok;    // per signature, after verification
-  bool trusted = false;                      // validated by this process at submit (ValidatedRecords)
+  bool trusted = false;                      // validated by this process at submit (trust_notes)
 };
 
 // What one batch adds, so that later records in the same batch see it before it is written.
@@ -168,6 +169,7 @@ Status Ingestor::State::ApplyBatch(wal::WalReader& reader, bool& progressed) {
     p.position = (*record)->position;
     p.type = (*record)->type;
     p.payload = AlignedBytes::CopyOf((*record)->payload);
+    p.note = (*record)->note;
   }
   if (batch.empty()) return Status::Ok();
 
@@ -200,11 +202,9 @@ Status Ingestor::State::ApplyBatch(wal::WalReader& reader, bool& progressed) {
 
 void Ingestor::State::Decode(Pending& p) const {
   const bool signed_record = p.type == wal::RecordType::kAssertion || p.type == wal::RecordType::kCoSignature;
-  if (signed_record && options.validated != nullptr) {
-    if (auto id = options.validated->Take(p.type, p.payload.bytes())) {
-      DecodeTrusted(p, *id);
-      return;
-    }
+  if (signed_record && options.trust_notes && p.note) {
+    DecodeTrusted(p, AssertionId(*p.note));
+    return;
   }
   if (p.type == wal::RecordType::kAssertion) {
     auto decoded = DecodeRecord(p.payload.bytes());

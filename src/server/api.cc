@@ -447,6 +447,8 @@ std::string Api::Impl::MetricsText() {
         stats.kv_memory.block_cache_bytes);
   gauge("stemedb_kv_table_reader_bytes", "Memory held for the open index files.", "gauge",
         stats.kv_memory.table_reader_bytes);
+  gauge("stemedb_wal_tail_cache_bytes", "Newly written log records kept in memory for the ingestor.", "gauge",
+        stats.wal_tail_cache_bytes);
   // In use vs. held free tells growth of live data apart from fragmentation.
   const HeapStats heap = ReadHeapStats();
   gauge("stemedb_process_resident_bytes", "Resident memory of the server process.", "gauge", ResidentBytes());
@@ -474,7 +476,7 @@ HttpResponse Api::Impl::Stats() {
                             {"applied_position", s.applied_position},
                             {"lag", s.lag},
                             {"kv_disk_bytes", s.kv_disk_bytes},
-                            {"validated_cache_entries", s.validated_cache_entries},
+                            {"wal_tail_cache_bytes", s.wal_tail_cache_bytes},
                             {"records_applied_since_open", s.ingest.records_applied},
                             {"records_rejected_since_open", s.ingest.records_rejected}});
 }

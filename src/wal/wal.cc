@@ -103,10 +103,44 @@ struct Wal::State {
   std::uint64_t sync_generation = 0;  // bumped after each completed forced sync
   Status sticky;                      // first I/O error: nothing is acknowledged after it
 
+  // A batch as written (headers, payloads, padding), kept in the tail cache with its records'
+  // notes. Immutable once cached; readers share it.
+  struct TailBatch {
+    struct Record {
+      RecordType type = RecordType::kInvalid;
+      std::uint32_t length = 0;  // payload bytes
+      std::uint64_t offset = 0;  // of the record's header in `words`, in bytes
+      std::optional<Hash> note;
+    };
+    LogPosition first = 0;                   // position of records[0]
+    LogPosition segment_first = 0;           // the segment the batch was written to
+    std::uint64_t segment_offset = 0;        // where in it the batch starts
+    std::unique_ptr<std::uint64_t[]> words;  // 8-byte aligned, so payloads are too
+    std::size_t size_bytes = 0;
+    std::vector<Record> records;
+
+    LogPosition last() const noexcept { return first + records.size() - 1; }
+    // What the cache is charged for it: the bytes and the bookkeeping (which dominates when
+    // batches hold one small record each).
+    std::size_t memory_bytes() const noexcept {
+      return sizeof(TailBatch) + size_bytes + records.capacity() * sizeof(Record);
+    }
+    std::uint8_t* data() noexcept { return reinterpret_cast<std::uint8_t*>(words.get()); }
+    const std::uint8_t* data() const noexcept { return reinterpret_cast<const std::uint8_t*>(words.get()); }
+  };
+  // The cached batch holding `position`, or null.
+  std::shared_ptr<const TailBatch> FindCached(LogPosition position) const;
+
+  // The tail cache, in position order; guarded by tail_mu (taken alone, never with mu).
+  mutable std::mutex tail_mu;
+  std::deque<std::shared_ptr<TailBatch>> tail;
+  std::size_t tail_bytes = 0;
+
   // Owned by the writer thread only.
   std::unique_ptr<File> segment;
+  LogPosition segment_first = 1;
   std::uint64_t segment_size = 0;
-  std::vector<std::uint8_t> buffer;
+  std::vector<std::uint8_t> buffer;  // the batch being written, when it is not cached
   std::chrono::steady_clock::time_point last_sync = std::chrono::steady_clock::now();
   std::chrono::nanoseconds last_sync_duration{0};
   std::size_t last_batch_requests = 0;
@@ -115,6 +149,10 @@ struct Wal::State {
 
   void RunWriter();
   Status WriteBatch(std::vector<Request*>& batch);
+  // An empty batch with room for `bytes`.
+  std::unique_ptr<TailBatch> NewTailBatch(std::size_t bytes);
+  // Caches a written batch, dropping the oldest ones beyond tail_cache_bytes.
+  void Cache(std::unique_ptr<TailBatch> batch);
   Status SyncSegment();
   void Publish(LogPosition written_now, bool synced);
 };
@@ -146,12 +184,25 @@ Status Wal::State::WriteBatch(std::vector<Request*>& batch) {
     STEMEDB_RETURN_IF_ERROR(SyncSegment().with_context("sync segment before roll"));
     Publish(written.load(), true);
     STEMEDB_ASSIGN_OR_RETURN(segment, CreateSegment(env, dir, next));
+    segment_first = next;
     segment_size = kSegmentHeaderSize;
     spdlog::debug("wal: rolled to segment {}", SegmentFileName(next));
   }
 
-  buffer.resize(batch_bytes);
-  std::uint8_t* out = buffer.data();
+  // The batch is encoded straight into the buffer the tail cache will keep, when it fits there.
+  std::unique_ptr<TailBatch> cached;
+  std::uint8_t* begin = nullptr;
+  if (batch_bytes <= options.tail_cache_bytes) {
+    cached = NewTailBatch(batch_bytes);
+    cached->first = next;
+    cached->segment_first = segment_first;
+    cached->segment_offset = segment_size;
+    begin = cached->data();
+  } else {
+    buffer.resize(batch_bytes);
+    begin = buffer.data();
+  }
+  std::uint8_t* out = begin;
   const LogPosition synced_through = durable.load();
   for (Request* r : batch) {
     r->result.first = next;
@@ -161,13 +212,16 @@ Status Wal::State::WriteBatch(std::vector<Request*>& batch) {
       if (!rec.payload.empty()) std::memcpy(out + kRecordHeaderSize, rec.payload.data(), rec.payload.size());
       const std::uint64_t footprint = RecordFootprint(rec.payload.size());
       std::memset(out + kRecordHeaderSize + rec.payload.size(), 0, footprint - kRecordHeaderSize - rec.payload.size());
+      if (cached) {
+        cached->records.push_back({rec.type, h.payload_length, static_cast<std::uint64_t>(out - begin), rec.note});
+      }
       out += footprint;
       ++next;
     }
     r->result.last = next - 1;
   }
 
-  STEMEDB_RETURN_IF_ERROR(segment->Append(buffer));
+  STEMEDB_RETURN_IF_ERROR(segment->Append(std::span<const std::uint8_t>(begin, batch_bytes)));
   segment_size += batch_bytes;
   bool synced = false;
   if (options.sync_mode == SyncMode::kAlways ||
@@ -176,10 +230,42 @@ Status Wal::State::WriteBatch(std::vector<Request*>& batch) {
     STEMEDB_RETURN_IF_ERROR(SyncSegment());
     synced = true;
   }
+  // Cached before it is published, so that a reader woken by the publication finds it there.
+  if (cached) {
+    cached->size_bytes = batch_bytes;
+    Cache(std::move(cached));
+  }
   Publish(next - 1, synced);
   const Durability durability = synced || durable.load() >= next - 1 ? Durability::kDurable : Durability::kWritten;
   for (Request* r : batch) r->result.durability = durability;
   return Status::Ok();
+}
+
+std::unique_ptr<Wal::State::TailBatch> Wal::State::NewTailBatch(std::size_t bytes) {
+  auto batch = std::make_unique<TailBatch>();
+  // Every byte is written before it is read (padding included): no need to zero it.
+  batch->words = std::make_unique_for_overwrite<std::uint64_t[]>((bytes + 7) / 8);
+  return batch;
+}
+
+void Wal::State::Cache(std::unique_ptr<TailBatch> batch) {
+  std::vector<std::shared_ptr<TailBatch>> dropped;  // freed outside the lock
+  std::scoped_lock lock(tail_mu);
+  tail_bytes += batch->memory_bytes();
+  tail.push_back(std::move(batch));
+  while (tail_bytes > options.tail_cache_bytes) {
+    tail_bytes -= tail.front()->memory_bytes();
+    dropped.push_back(std::move(tail.front()));
+    tail.pop_front();
+  }
+}
+
+std::shared_ptr<const Wal::State::TailBatch> Wal::State::FindCached(LogPosition position) const {
+  std::scoped_lock lock(tail_mu);
+  if (tail.empty() || position < tail.front()->first || position > tail.back()->last()) return nullptr;
+  auto it = std::upper_bound(tail.begin(), tail.end(), position,
+                             [](LogPosition p, const std::shared_ptr<TailBatch>& b) { return p < b->first; });
+  return *std::prev(it);  // tail.front()->first <= position, so it != begin
 }
 
 void Wal::State::RunWriter() {
@@ -318,6 +404,7 @@ Result<std::unique_ptr<Wal>> Wal::Open(const std::filesystem::path& dir, WalOpti
       size = scan.valid_end;
     }
     state->segment = std::move(*file);
+    state->segment_first = first;
     state->segment_size = size;
     state->recovery.last_position = scan.last_position;
   }
@@ -340,7 +427,7 @@ Wal::~Wal() {
 }
 
 Result<AppendResult> Wal::Append(RecordType type, std::span<const std::uint8_t> payload) {
-  const RecordInput record{type, payload};
+  const RecordInput record{type, payload, std::nullopt};
   return AppendBatch(std::span<const RecordInput>(&record, 1));
 }
 
@@ -400,6 +487,11 @@ LogPosition Wal::written_position() const noexcept { return state_->written.load
 LogPosition Wal::durable_position() const noexcept { return state_->durable.load(std::memory_order_acquire); }
 LogPosition Wal::visible_position() const noexcept { return state_->visible.load(std::memory_order_acquire); }
 const RecoveryReport& Wal::recovery() const noexcept { return state_->recovery; }
+
+std::size_t Wal::tail_cache_bytes() const {
+  std::scoped_lock lock(state_->tail_mu);
+  return state_->tail_bytes;
+}
 SyncMode Wal::sync_mode() const noexcept { return state_->options.sync_mode; }
 
 LogPosition Wal::WaitForVisible(LogPosition position, std::chrono::milliseconds timeout) const {
@@ -474,12 +566,33 @@ struct WalReader::Impl {
   LogPosition next = 1;   // the position of the next record in the file
   std::unique_ptr<File> file;
   std::string file_name;
+  LogPosition file_first = 0;  // the first position of `file`'s segment
   std::uint64_t offset = 0;
   std::vector<std::uint64_t> payload;  // aligned buffer for the current record
+  // The cached batch the last record came from (declared after `state`, destroyed before it).
+  std::shared_ptr<const Wal::State::TailBatch> cached;
+  // After records read from the cache, `file` and `offset` may lag behind `next`; this is where
+  // `next` is in the files: (segment first position, offset), or nullopt when `file` is there.
+  std::optional<std::pair<LogPosition, std::uint64_t>> resume;
 
   // Opens the segment holding `position` (exact: the segment must start at it).
   Status OpenSegmentFor(LogPosition position, bool exact);
+  // The record at `position` from the tail cache, or nullopt when it is not there.
+  std::optional<WalRecord> ReadCached(LogPosition position);
 };
+
+std::optional<WalRecord> WalReader::Impl::ReadCached(LogPosition position) {
+  if (!cached || position < cached->first || position > cached->last()) {
+    cached = state->FindCached(position);
+    if (!cached) return std::nullopt;
+  }
+  const auto& record = cached->records[position - cached->first];
+  next = position + 1;
+  resume.emplace(cached->segment_first, cached->segment_offset + record.offset + RecordFootprint(record.length));
+  return WalRecord{position, record.type,
+                   std::span<const std::uint8_t>(cached->data() + record.offset + kRecordHeaderSize, record.length),
+                   record.note};
+}
 
 Status WalReader::Impl::OpenSegmentFor(LogPosition position, bool exact) {
   STEMEDB_ASSIGN_OR_RETURN(auto segments, ListSegments(state->env, state->dir));
@@ -492,6 +605,7 @@ Status WalReader::Impl::OpenSegmentFor(LogPosition position, bool exact) {
   --it;
   STEMEDB_ASSIGN_OR_RETURN(file, state->env->Open(state->dir / it->second, OpenMode::kReadOnly));
   file_name = it->second;
+  file_first = it->first;
   std::array<std::uint8_t, kSegmentHeaderSize> header{};
   STEMEDB_ASSIGN_OR_RETURN(std::size_t n, file->ReadAt(0, header));
   if (n != header.size()) return Status::Corruption(fmt::format("segment {} offset 0: truncated header", file_name));
@@ -512,7 +626,20 @@ LogPosition WalReader::next_position() const noexcept { return std::max(impl_->n
 Result<std::optional<WalRecord>> WalReader::Next() {
   Impl& r = *impl_;
   for (;;) {
-    if (r.next > r.state->visible.load(std::memory_order_acquire)) return std::optional<WalRecord>();
+    const LogPosition want = std::max(r.next, r.start);
+    if (want > r.state->visible.load(std::memory_order_acquire)) return std::optional<WalRecord>();
+    if (auto record = r.ReadCached(want)) return record;
+    if (r.resume) {
+      // Back to the files after cached records: the next record's place is known exactly.
+      const auto [segment_first, offset] = *r.resume;
+      const LogPosition position = r.next;
+      if (!r.file || r.file_first != segment_first) {
+        STEMEDB_RETURN_IF_ERROR(r.OpenSegmentFor(segment_first, /*exact=*/true));
+      }
+      r.offset = offset;
+      r.next = position;
+      r.resume.reset();
+    }
     std::array<std::uint8_t, kRecordHeaderSize> header_bytes{};
     STEMEDB_ASSIGN_OR_RETURN(std::size_t n, r.file->ReadAt(r.offset, header_bytes));
     if (n == 0) {
@@ -551,7 +678,7 @@ Result<std::optional<WalRecord>> WalReader::Next() {
     }
     r.offset += footprint;
     ++r.next;
-    return std::optional<WalRecord>(WalRecord{header->position, header->type, payload});
+    return std::optional<WalRecord>(WalRecord{header->position, header->type, payload, std::nullopt});
   }
 }
 

@@ -1,5 +1,6 @@
 #include "stemedb/wal/wal.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -59,32 +60,126 @@ TEST(Wal, AppendsAndReadsBackInOrder) {
   EXPECT_EQ(tail.front().first, 250U);
 }
 
-// A reader starting past the beginning steps over the records before it by their headers alone:
-// from every kind of place (a segment's first record, its middle, its last, the log's last), what
-// it returns is exactly the tail, payloads intact.
+// A reader starting past the beginning steps over the records before it by their headers alone,
+// or starts in the tail cache: from every kind of place (a segment's first record, its middle, its
+// last, the log's last), what it returns is exactly the tail, payloads intact — with every record
+// in the files (no cache), every record cached, and the newest few cached.
 TEST(Wal, ReaderStartsAnywhereAcrossSegments) {
-  TempDir dir;
-  WalOptions options;
-  options.segment_bytes = 4096;  // a few dozen records per segment
-  auto wal = OpenOrDie(dir.path(), options);
-  constexpr std::uint64_t kRecords = 400;
-  for (std::uint64_t k = 1; k <= kRecords; ++k) ASSERT_TRUE(wal->Append(RecordType::kTest, Payload(k)).ok());
-  ASSERT_GT(SegmentNames(dir.path()).size(), 3U);
-  std::set<LogPosition> starts = {1, 2, kRecords - 1, kRecords};
-  for (const std::string& name : SegmentNames(dir.path())) {
-    const LogPosition first = *ParseSegmentFileName(name);
-    starts.insert(first);
-    if (first > 1) starts.insert(first - 1);  // the last record of the segment before
-    if (first + 3 <= kRecords) starts.insert(first + 3);
-  }
-  for (const LogPosition from : starts) {
-    const auto tail = ReadAll(*wal, from);
-    ASSERT_EQ(tail.size(), kRecords - from + 1) << "from " << from;
-    for (std::size_t i = 0; i < tail.size(); ++i) {
-      ASSERT_EQ(tail[i].first, from + i) << "from " << from;
-      ASSERT_EQ(tail[i].second, Payload(from + i)) << "from " << from;
+  for (const std::size_t cache_bytes : {std::size_t{0}, std::size_t{1} << 20, std::size_t{2048}}) {
+    SCOPED_TRACE(::testing::Message() << "tail_cache_bytes " << cache_bytes);
+    TempDir dir;
+    WalOptions options;
+    options.segment_bytes = 4096;  // a few dozen records per segment
+    options.tail_cache_bytes = cache_bytes;
+    auto wal = OpenOrDie(dir.path(), options);
+    constexpr std::uint64_t kRecords = 400;
+    for (std::uint64_t k = 1; k <= kRecords; ++k) ASSERT_TRUE(wal->Append(RecordType::kTest, Payload(k)).ok());
+    ASSERT_GT(SegmentNames(dir.path()).size(), 3U);
+    EXPECT_LE(wal->tail_cache_bytes(), cache_bytes);
+    std::set<LogPosition> starts = {1, 2, kRecords - 1, kRecords};
+    for (const std::string& name : SegmentNames(dir.path())) {
+      const LogPosition first = *ParseSegmentFileName(name);
+      starts.insert(first);
+      if (first > 1) starts.insert(first - 1);  // the last record of the segment before
+      if (first + 3 <= kRecords) starts.insert(first + 3);
+    }
+    for (const LogPosition from : starts) {
+      const auto tail = ReadAll(*wal, from);
+      ASSERT_EQ(tail.size(), kRecords - from + 1) << "from " << from;
+      for (std::size_t i = 0; i < tail.size(); ++i) {
+        ASSERT_EQ(tail[i].first, from + i) << "from " << from;
+        ASSERT_EQ(tail[i].second, Payload(from + i)) << "from " << from;
+      }
     }
   }
+}
+
+Hash NoteFor(std::uint64_t key) { return Blake3(fmt::format("note {}", key)); }
+
+// Notes stay in memory: a reader gets a record's note only from the tail cache, together with the
+// very payload appended with it; the same records read from the files (after a reopen) have none.
+TEST(Wal, NotesComeOnlyFromTheTailCache) {
+  TempDir dir;
+  constexpr std::uint64_t kRecords = 60;
+  {
+    auto wal = OpenOrDie(dir.path());
+    std::vector<std::vector<std::uint8_t>> payloads;
+    for (std::uint64_t k = 1; k <= kRecords; ++k) payloads.push_back(Payload(k));
+    std::vector<RecordInput> batch;
+    for (std::uint64_t k = 1; k <= kRecords; ++k) {
+      RecordInput in{RecordType::kTest, payloads[k - 1], std::nullopt};
+      if (k % 3 != 0) in.note = NoteFor(k);  // some records carry no note
+      batch.push_back(in);
+      if (k % 7 == 0 || k == kRecords) {
+        ASSERT_TRUE(wal->AppendBatch(batch).ok());
+        batch.clear();
+      }
+    }
+    EXPECT_GT(wal->tail_cache_bytes(), 0U);
+    auto reader = *wal->NewReader(1);
+    for (std::uint64_t k = 1; k <= kRecords; ++k) {
+      auto r = reader->Next();
+      ASSERT_TRUE(r.ok() && *r) << k;
+      EXPECT_EQ((*r)->position, k);
+      EXPECT_EQ(std::vector<std::uint8_t>((*r)->payload.begin(), (*r)->payload.end()), Payload(k));
+      EXPECT_EQ((*r)->note, k % 3 != 0 ? std::optional<Hash>(NoteFor(k)) : std::nullopt) << k;
+    }
+  }
+  auto wal = OpenOrDie(dir.path());
+  EXPECT_EQ(wal->tail_cache_bytes(), 0U);
+  auto reader = *wal->NewReader(1);
+  for (std::uint64_t k = 1; k <= kRecords; ++k) {
+    auto r = reader->Next();
+    ASSERT_TRUE(r.ok() && *r) << k;
+    EXPECT_EQ(std::vector<std::uint8_t>((*r)->payload.begin(), (*r)->payload.end()), Payload(k));
+    EXPECT_FALSE((*r)->note.has_value()) << k;
+  }
+}
+
+// A reader that falls behind a small tail cache reads the files, across segment rolls, and picks
+// the cache up again once it catches up: every record once, in order, intact; a note exactly when
+// the record came from memory, and both sources used.
+TEST(Wal, ReaderMovesBetweenTheFilesAndTheTailCache) {
+  TempDir dir;
+  WalOptions options;
+  options.segment_bytes = 4096;
+  options.tail_cache_bytes = 3000;  // a few batches
+  auto wal = OpenOrDie(dir.path(), options);
+  auto reader = *wal->NewReader(1);
+  std::mt19937_64 rng(7);
+  std::uint64_t appended = 0;
+  std::uint64_t read = 0;
+  std::size_t from_memory = 0;
+  std::size_t from_files = 0;
+  while (read < 600) {
+    // Append a batch of 1..8 records; now and then read up to 60 of what is visible, so the
+    // reader keeps falling behind the cache and catching up.
+    std::vector<std::vector<std::uint8_t>> payloads;
+    std::vector<RecordInput> batch;
+    const std::uint64_t n = 1 + rng() % 8;
+    for (std::uint64_t i = 0; i < n; ++i) payloads.push_back(Payload(appended + i + 1, 300));
+    for (std::uint64_t i = 0; i < n; ++i) batch.push_back({RecordType::kTest, payloads[i], NoteFor(appended + i + 1)});
+    ASSERT_TRUE(wal->AppendBatch(batch).ok());
+    appended += n;
+    for (std::uint64_t want = rng() % 5 == 0 ? 1 + rng() % 60 : 0; want > 0; --want) {
+      auto r = reader->Next();
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
+      if (!*r) break;
+      ++read;
+      ASSERT_EQ((*r)->position, read);
+      ASSERT_EQ(std::vector<std::uint8_t>((*r)->payload.begin(), (*r)->payload.end()), Payload(read, 300));
+      ASSERT_EQ(reinterpret_cast<std::uintptr_t>((*r)->payload.data()) % 8, 0U);
+      if ((*r)->note) {
+        ASSERT_EQ(*(*r)->note, NoteFor(read));
+        ++from_memory;
+      } else {
+        ++from_files;
+      }
+    }
+  }
+  EXPECT_GT(SegmentNames(dir.path()).size(), 10U);
+  EXPECT_GT(from_memory, 50U);
+  EXPECT_GT(from_files, 50U);
 }
 
 TEST(Wal, BatchesGetConsecutivePositions) {
@@ -93,7 +188,7 @@ TEST(Wal, BatchesGetConsecutivePositions) {
   std::vector<std::vector<std::uint8_t>> payloads;
   std::vector<RecordInput> batch;
   for (std::uint64_t k = 1; k <= 10; ++k) payloads.push_back(Payload(k));
-  for (const auto& p : payloads) batch.push_back({RecordType::kAssertion, p});
+  for (const auto& p : payloads) batch.push_back({RecordType::kAssertion, p, std::nullopt});
   auto r = wal->AppendBatch(batch);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->first, 1U);

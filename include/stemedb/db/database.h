@@ -61,8 +61,8 @@ struct DatabaseStats {
   wal::LogPosition lag = 0;  // durable - applied
   std::uint64_t kv_disk_bytes = 0;
   storage::KVStore::Memory kv_memory;
-  // Records validated at submit and not yet applied by the ingestor (0 once it caught up).
-  std::size_t validated_cache_entries = 0;
+  // Bytes of recently written log records the WAL keeps in memory for the ingestor.
+  std::size_t wal_tail_cache_bytes = 0;
   ingest::IngestStats ingest;
 };
 

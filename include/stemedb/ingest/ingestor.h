@@ -2,8 +2,9 @@
 //
 // It tails the WAL from the store's applied position and, for each record, decodes it in place,
 // validates it as if it came from outside (canonical and exact encoding, ID recomputed, limits,
-// every signature verified, spread over the cores — skipped only for a record whose exact bytes
-// this very process validated at submit, see ValidatedRecords) and writes the record, its index
+// every signature verified, spread over the cores — skipped only, when trust_notes is set, for a
+// record the WAL hands over from its in-memory tail with the note of the assertion ID it was
+// validated under: the very bytes this process validated at submit) and writes the record, its index
 // entries (storage/keys.h) and the new applied position in one atomic batch. A record that fails
 // validation is never indexed: the failure is logged as an error, counted, and kept under
 // X:{position} for `stemedb verify`.
@@ -20,7 +21,6 @@
 #include <memory>
 
 #include "stemedb/base/status.h"
-#include "stemedb/ingest/validated_records.h"
 #include "stemedb/model/validate.h"
 #include "stemedb/storage/kv_store.h"
 #include "stemedb/wal/wal.h"
@@ -31,9 +31,11 @@ struct IngestorOptions {
   std::size_t max_batch_records = 1024;  // records per RocksDB batch at most
   ValidationLimits limits;
   std::chrono::milliseconds idle_wait{20};  // how long to sleep on an idle WAL between checks of stop
-  // Records this process already validated (Database::SubmitBatch fills it); those are not
-  // validated twice. nullptr: validate everything. Must outlive the ingestor.
-  ValidatedRecords* validated = nullptr;
+  // Whether a signed record the WAL returns with a note (WalRecord::note: read from the WAL's
+  // memory, appended by this process with the ID it validated the payload under) is taken as
+  // validated. Set only when every appender of kAssertion / kCoSignature records with notes
+  // validated them in full first, as Database::SubmitBatch does. false: validate everything.
+  bool trust_notes = false;
   // Threads that verify the signatures of a batch (0: one per core).
   unsigned verify_threads = 0;
 };
@@ -46,7 +48,7 @@ struct IngestStats {
   std::uint64_t signatures_added = 0;
   std::uint64_t evidence_added = 0;
   std::uint64_t signatures_verified = 0;  // Ed25519 verifications done by the ingestor
-  std::uint64_t records_trusted = 0;      // not validated again: validated by this process at submit
+  std::uint64_t records_trusted = 0;      // not validated again: noted as validated by this process
   Status error;                           // the failure that stopped the ingestor, if any
 };
 

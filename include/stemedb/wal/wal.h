@@ -14,6 +14,10 @@
 // Group commit: many threads may call Append concurrently; one writer thread gathers what is
 // pending into one write and one fdatasync, and each caller returns once its batch is durable.
 //
+// Tail cache: the batches written last stay in memory (WalOptions::tail_cache_bytes), and a
+// reader at the tail reads them from there. Those bytes never left this process; the checksums
+// guard what comes back from disk, which the cache does not.
+//
 // Thread-safety: all methods are safe for concurrent use. A WalReader is used by one thread.
 #pragma once
 
@@ -26,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "stemedb/base/blake3.h"
 #include "stemedb/base/env.h"
 #include "stemedb/base/status.h"
 #include "stemedb/wal/format.h"
@@ -53,12 +58,20 @@ struct WalOptions {
   std::uint32_t max_record_bytes = 16U << 20;
   // One group commit writes at most this much (a single larger record still goes alone).
   std::size_t max_batch_bytes = 8U << 20;
+  // The most recently written batches are also kept in memory, as written, up to this many bytes
+  // in all, so that a reader following the log's tail (the ingestor) gets their records without a
+  // system call or a second checksum pass, with their appenders' notes. The oldest batch is
+  // dropped first; a reader that falls further behind reads the files. 0: no tail cache.
+  std::size_t tail_cache_bytes = 64ULL << 20;
   Env* env = nullptr;  // nullptr: DefaultEnv()
 };
 
 struct RecordInput {
   RecordType type = RecordType::kTest;
   std::span<const std::uint8_t> payload;
+  // The appender's note about this payload, kept in memory beside it and never written (the
+  // database notes the assertion ID it validated the payload under). See WalRecord::note.
+  std::optional<Hash> note;
 };
 
 struct AppendResult {
@@ -90,6 +103,10 @@ struct WalRecord {
   LogPosition position = 0;
   RecordType type = RecordType::kInvalid;
   std::span<const std::uint8_t> payload;
+  // The note appended with the record, when the record was read from this Wal's tail cache: the
+  // payload is then the very bytes that were appended with that note, in this process's memory.
+  // nullopt for a record read from a file (notes are never written), or appended without one.
+  std::optional<Hash> note;
 };
 
 class WalReader;
@@ -137,9 +154,13 @@ class Wal {
 
   // A reader positioned at `from` (the first record it returns has position `from`, once that is
   // visible). REQUIRES: from >= 1. The reader may outlive this Wal, but then sees nothing new.
-  // It finds `from` by stepping over the records of its segment before it, by their headers
-  // (each checked); their payloads, which it never returns, are not read.
+  // When `from` is in the tail cache it starts there; otherwise it finds `from` by stepping over
+  // the records of its segment before it, by their headers (each checked); their payloads, which
+  // it never returns, are not read.
   Result<std::unique_ptr<WalReader>> NewReader(LogPosition from) const;
+
+  // Memory the tail cache holds now (at most WalOptions::tail_cache_bytes), bookkeeping included.
+  std::size_t tail_cache_bytes() const;
 
   const RecoveryReport& recovery() const noexcept;
   SyncMode sync_mode() const noexcept;
