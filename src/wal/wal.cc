@@ -575,8 +575,17 @@ struct WalReader::Impl {
   // `next` is in the files: (segment first position, offset), or nullopt when `file` is there.
   std::optional<std::pair<LogPosition, std::uint64_t>> resume;
 
+  // While stepping over the records before `start`, their headers are read through this window
+  // of the file (1 MiB reads instead of one pread per record); freed once `start` is reached.
+  std::vector<std::uint8_t> window;
+  std::uint64_t window_offset = 0;
+  std::size_t window_size = 0;
+
   // Opens the segment holding `position` (exact: the segment must start at it).
   Status OpenSegmentFor(LogPosition position, bool exact);
+  // Reads the record header at `offset` of `file` into `out`: the bytes read (0 at the end of the
+  // file). Through `window` when `buffered`.
+  Result<std::size_t> ReadHeader(std::span<std::uint8_t, kRecordHeaderSize> out, bool buffered);
   // The record at `position` from the tail cache, or nullopt when it is not there.
   std::optional<WalRecord> ReadCached(LogPosition position);
 };
@@ -594,7 +603,21 @@ std::optional<WalRecord> WalReader::Impl::ReadCached(LogPosition position) {
                    record.note};
 }
 
+Result<std::size_t> WalReader::Impl::ReadHeader(std::span<std::uint8_t, kRecordHeaderSize> out, bool buffered) {
+  if (!buffered) return file->ReadAt(offset, out);
+  constexpr std::size_t kWindowBytes = std::size_t{1} << 20;
+  if (offset < window_offset || offset + kRecordHeaderSize > window_offset + window_size) {
+    window.resize(kWindowBytes);
+    STEMEDB_ASSIGN_OR_RETURN(window_size, file->ReadAt(offset, window));
+    window_offset = offset;
+  }
+  const std::size_t n = std::min<std::uint64_t>(kRecordHeaderSize, window_offset + window_size - offset);
+  std::memcpy(out.data(), window.data() + (offset - window_offset), n);
+  return n;
+}
+
 Status WalReader::Impl::OpenSegmentFor(LogPosition position, bool exact) {
+  window_size = 0;  // the window held another file
   STEMEDB_ASSIGN_OR_RETURN(auto segments, ListSegments(state->env, state->dir));
   auto it = std::upper_bound(segments.begin(), segments.end(), position,
                              [](LogPosition p, const auto& segment) { return p < segment.first; });
@@ -640,8 +663,10 @@ Result<std::optional<WalRecord>> WalReader::Next() {
       r.next = position;
       r.resume.reset();
     }
+    const bool skipping = r.next < r.start;
+    if (!skipping && !r.window.empty()) r.window = {};
     std::array<std::uint8_t, kRecordHeaderSize> header_bytes{};
-    STEMEDB_ASSIGN_OR_RETURN(std::size_t n, r.file->ReadAt(r.offset, header_bytes));
+    STEMEDB_ASSIGN_OR_RETURN(std::size_t n, r.ReadHeader(header_bytes, skipping));
     if (n == 0) {
       // The end of this segment: the next record starts the next one.
       STEMEDB_RETURN_IF_ERROR(r.OpenSegmentFor(r.next, /*exact=*/true));

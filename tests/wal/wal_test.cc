@@ -94,6 +94,34 @@ TEST(Wal, ReaderStartsAnywhereAcrossSegments) {
   }
 }
 
+// Stepping over records reads their headers through a 1 MiB window of the file: a log of more than
+// two windows, read from the files, from starts whose skips cross the window's edges.
+TEST(Wal, ReaderStepsOverMoreThanItsReadWindow) {
+  TempDir dir;
+  WalOptions options;
+  options.tail_cache_bytes = 0;
+  auto wal = OpenOrDie(dir.path(), options);
+  constexpr std::uint64_t kRecords = 8000;  // ~2.7 MB
+  std::vector<std::vector<std::uint8_t>> payloads;
+  std::vector<RecordInput> batch;
+  for (std::uint64_t k = 1; k <= kRecords; ++k) payloads.push_back(Payload(k));
+  for (const auto& p : payloads) batch.push_back({RecordType::kTest, p, std::nullopt});
+  ASSERT_TRUE(wal->AppendBatch(batch).ok());
+  ASSERT_EQ(SegmentNames(dir.path()).size(), 1U);
+  for (const LogPosition from :
+       {LogPosition{2}, LogPosition{2999}, LogPosition{3001}, LogPosition{5555}, LogPosition{7999}, kRecords}) {
+    auto reader = *wal->NewReader(from);
+    for (LogPosition k = from; k <= kRecords; k += 1) {
+      auto r = reader->Next();
+      ASSERT_TRUE(r.ok() && *r) << "from " << from << " at " << k;
+      ASSERT_EQ((*r)->position, k);
+      ASSERT_EQ(std::vector<std::uint8_t>((*r)->payload.begin(), (*r)->payload.end()), Payload(k));
+    }
+    auto end = reader->Next();
+    ASSERT_TRUE(end.ok() && !*end);
+  }
+}
+
 Hash NoteFor(std::uint64_t key) { return Blake3(fmt::format("note {}", key)); }
 
 // Notes stay in memory: a reader gets a record's note only from the tail cache, together with the
