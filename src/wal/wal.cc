@@ -608,6 +608,7 @@ Result<std::size_t> WalReader::Impl::ReadHeader(std::span<std::uint8_t, kRecordH
   constexpr std::size_t kWindowBytes = std::size_t{1} << 20;
   if (offset < window_offset || offset + kRecordHeaderSize > window_offset + window_size) {
     window.resize(kWindowBytes);
+    window_size = 0;  // until the read succeeds, the window holds nothing
     STEMEDB_ASSIGN_OR_RETURN(window_size, file->ReadAt(offset, window));
     window_offset = offset;
   }
@@ -664,7 +665,10 @@ Result<std::optional<WalRecord>> WalReader::Next() {
       r.resume.reset();
     }
     const bool skipping = r.next < r.start;
-    if (!skipping && !r.window.empty()) r.window = {};
+    if (!skipping && !r.window.empty()) {
+      r.window = {};
+      r.window_size = 0;
+    }
     std::array<std::uint8_t, kRecordHeaderSize> header_bytes{};
     STEMEDB_ASSIGN_OR_RETURN(std::size_t n, r.ReadHeader(header_bytes, skipping));
     if (n == 0) {
