@@ -149,7 +149,7 @@ struct Wal::State {
 
   void RunWriter();
   Status WriteBatch(std::vector<Request*>& batch);
-  // An empty batch with room for `bytes`.
+  // An empty batch of `bytes` (a whole batch's footprint) to encode into.
   std::unique_ptr<TailBatch> NewTailBatch(std::size_t bytes);
   // Caches a written batch, dropping the oldest ones beyond tail_cache_bytes.
   void Cache(std::unique_ptr<TailBatch> batch);
@@ -231,10 +231,7 @@ Status Wal::State::WriteBatch(std::vector<Request*>& batch) {
     synced = true;
   }
   // Cached before it is published, so that a reader woken by the publication finds it there.
-  if (cached) {
-    cached->size_bytes = batch_bytes;
-    Cache(std::move(cached));
-  }
+  if (cached) Cache(std::move(cached));
   Publish(next - 1, synced);
   const Durability durability = synced || durable.load() >= next - 1 ? Durability::kDurable : Durability::kWritten;
   for (Request* r : batch) r->result.durability = durability;
@@ -245,6 +242,7 @@ std::unique_ptr<Wal::State::TailBatch> Wal::State::NewTailBatch(std::size_t byte
   auto batch = std::make_unique<TailBatch>();
   // Every byte is written before it is read (padding included): no need to zero it.
   batch->words = std::make_unique_for_overwrite<std::uint64_t[]>((bytes + 7) / 8);
+  batch->size_bytes = bytes;
   return batch;
 }
 
