@@ -5,7 +5,8 @@
 // PinnedValue lives; prefix scans iterate keys in byte order.
 //
 // Thread-safety: a KVStore is safe for concurrent use. Iterators and PinnedValues belong to the
-// thread that made them.
+// thread that made them. The RocksDB store turns RocksDB's per-thread perf counters off
+// (rocksdb::SetPerfLevel(kDisable)) on each thread that calls it: StemeDB never reads them.
 #pragma once
 
 #include <cstdint>
