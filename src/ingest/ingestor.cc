@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -37,6 +38,10 @@ struct Pending {
 // What one batch adds, so that later records in the same batch see it before it is written.
 struct BatchState {
   storage::WriteBatch batch;
+  // Where the store held the batch's claims before it: IDs sorted, each with the claim's subject
+  // and predicate or nullopt (LookUpStored).
+  std::vector<AssertionId> looked_up;
+  std::vector<std::optional<std::pair<EntityId, RelationId>>> stored;
   std::map<AssertionId, std::pair<EntityId, RelationId>> assertions;
   std::set<std::pair<AssertionId, AgentId>> signatures;
   IngestStats delta;
@@ -61,6 +66,8 @@ struct Ingestor::State {
   void Decode(Pending& p) const;
   void DecodeTrusted(Pending& p, const AssertionId& id) const;
   void VerifySignatures(std::vector<Pending>& batch, IngestStats& delta) const;
+  // Fills state.looked_up / state.stored for the claims the batch names, in one MultiGet.
+  Status LookUpStored(const std::vector<Pending>& batch, BatchState& state);
   Status Apply(const Pending& p, BatchState& state);
   Status ApplyAssertion(const Pending& p, BatchState& state);
   Status ApplyCoSignatures(const Pending& p, BatchState& state);
@@ -179,6 +186,7 @@ Status Ingestor::State::ApplyBatch(wal::WalReader& reader, bool& progressed) {
   VerifySignatures(batch, state.delta);
 
   // 3. Apply in log order: later records see what earlier ones added.
+  STEMEDB_RETURN_IF_ERROR(LookUpStored(batch, state));
   for (const Pending& p : batch) STEMEDB_RETURN_IF_ERROR(Apply(p, state));
   const wal::LogPosition last = batch.back().position;
   state.batch.Put(std::string(keys::kApplied), keys::EncodeU64(last));
@@ -336,11 +344,41 @@ void Ingestor::State::Reject(const Pending& p, const Status& why, BatchState& st
   --state.delta.records_applied;
 }
 
+Status Ingestor::State::LookUpStored(const std::vector<Pending>& batch, BatchState& state) {
+  // Most claims an ingest batch brings are new: their lookups end at the bloom filters, which one
+  // MultiGet probes for the whole batch instead of a Get per claim (ingest_bench, 1M claims, two
+  // SubmitBatch callers: 39.0k -> 39.8k/s, two interleaved runs each).
+  for (const Pending& p : batch) {
+    if (!p.verdict.ok()) continue;
+    if (p.assertion) state.looked_up.push_back(p.assertion->id);
+    if (p.cosignatures) state.looked_up.push_back(p.cosignatures->id);
+  }
+  std::sort(state.looked_up.begin(), state.looked_up.end());
+  state.looked_up.erase(std::unique(state.looked_up.begin(), state.looked_up.end()), state.looked_up.end());
+  std::vector<std::string> location_keys;
+  location_keys.reserve(state.looked_up.size());
+  for (const AssertionId& id : state.looked_up) location_keys.push_back(keys::Location(id));
+  STEMEDB_ASSIGN_OR_RETURN(auto values, store->MultiGet(location_keys));
+  state.stored.resize(values.size());
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (!values[i]) continue;
+    auto location = keys::DecodeLocation(values[i]->view());
+    if (!location.ok()) return std::move(location).status().with_context("stored claim " + state.looked_up[i].ToHex());
+    state.stored[i] = std::move(*location);
+  }
+  return Status::Ok();
+}
+
 Result<std::optional<std::pair<EntityId, RelationId>>> Ingestor::State::FindAssertion(const AssertionId& id,
                                                                                       const BatchState& state) {
   if (auto it = state.assertions.find(id); it != state.assertions.end()) {
     return std::optional<std::pair<EntityId, RelationId>>(it->second);
   }
+  const auto at = std::lower_bound(state.looked_up.begin(), state.looked_up.end(), id);
+  if (at != state.looked_up.end() && *at == id) {
+    return state.stored[static_cast<std::size_t>(at - state.looked_up.begin())];
+  }
+  // Not named by a record of the batch that passed its checks (LookUpStored): read it alone.
   STEMEDB_ASSIGN_OR_RETURN(auto stored, store->Get(keys::Location(id)));
   if (!stored) return std::optional<std::pair<EntityId, RelationId>>();
   auto location = keys::DecodeLocation(stored->view());

@@ -137,6 +137,33 @@ class RocksStore final : public KVStore {
     return std::optional<PinnedValue>(PinnedValue(std::move(value), bytes));
   }
 
+  Result<std::vector<std::optional<PinnedValue>>> MultiGet(std::span<const std::string> keys,
+                                                           const Snapshot* snapshot) override {
+    NoPerfCountersOnThisThread();
+    rocksdb::ReadOptions options;
+    if (snapshot != nullptr) options.snapshot = static_cast<const RocksSnapshot*>(snapshot)->get();
+    std::vector<rocksdb::Slice> slices;
+    slices.reserve(keys.size());
+    for (const std::string& k : keys) slices.emplace_back(k);
+    // One allocation owns every pinned value; each PinnedValue shares it.
+    struct Lookup {
+      explicit Lookup(std::size_t n) : values(n), statuses(n) {}
+      std::vector<rocksdb::PinnableSlice> values;
+      std::vector<rocksdb::Status> statuses;
+    };
+    auto lookup = std::make_shared<Lookup>(keys.size());
+    db_->MultiGet(options, db_->DefaultColumnFamily(), keys.size(), slices.data(), lookup->values.data(),
+                  lookup->statuses.data());
+    std::vector<std::optional<PinnedValue>> out(keys.size());
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      const rocksdb::Status& s = lookup->statuses[i];
+      if (s.IsNotFound()) continue;
+      STEMEDB_RETURN_IF_ERROR(FromRocks(s, "multiget"));
+      out[i].emplace(lookup, AsBytes(lookup->values[i]));
+    }
+    return out;
+  }
+
   Status Write(const WriteBatch& batch) override {
     NoPerfCountersOnThisThread();
     // Applied in key order: RocksDB's memtable skip list keeps the position of the previous

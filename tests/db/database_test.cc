@@ -335,6 +335,51 @@ TEST(Database, BadRecordsInTheWalNeverReachTheStore) {
   EXPECT_NE(std::string((*db->store().Get(keys::Rejected(1)))->view()).find("does not verify"), std::string::npos);
 }
 
+// The log may hold a claim more than once (two submitters racing with the same claim, a record
+// re-applied after a crash): whether the repeats share an ingest batch with the first or come in
+// later ones, the claim is indexed once, a repeat with new signers adds them as co-signers, and a
+// co-signature ahead of its claim is rejected.
+TEST(Database, RepeatedRecordsInTheWalAreIndexedOnce) {
+  for (std::size_t batch_records : {std::size_t{1}, std::size_t{2}, std::size_t{1024}}) {
+    SCOPED_TRACE(batch_records);
+    TempDir dir;
+    const SignedAssertion by_one = SignedFor(21, {1});
+    const SignedAssertion by_one_and_two = SignedFor(21, {1, 2});
+    const SignedAssertion other = SignedFor(22, {3});
+    {
+      auto wal = *wal::Wal::Open(dir / "wal");
+      CoSignatures early{other.id, {Key(4).Sign(other.id, Timestamp(5))}};
+      ASSERT_TRUE(wal->Append(wal::RecordType::kCoSignature, EncodeCoSignatures(early)->bytes()).ok());  // 1
+      for (const SignedAssertion* s : {&by_one, &by_one, &other, &by_one_and_two, &by_one_and_two, &other}) {
+        ASSERT_TRUE(wal->Append(wal::RecordType::kAssertion, EncodeRecord(*s)->bytes()).ok());  // 2..7
+      }
+      ASSERT_TRUE(wal->Append(wal::RecordType::kCoSignature, EncodeCoSignatures(early)->bytes()).ok());  // 8
+    }
+    DatabaseOptions options;
+    options.ingest.max_batch_records = batch_records;
+    auto db = Database::Open(dir.path(), options);
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    ASSERT_TRUE((*db)->WaitForApplied(8).ok());
+    const auto stats = (*db)->stats().ingest;
+    EXPECT_EQ(stats.records_rejected, 1U);
+    EXPECT_EQ(stats.assertions_added, 2U);
+    EXPECT_EQ(stats.signatures_added, 4U);  // 1 and 2 on the first claim; 3 and then 4 on the other
+    auto first = (*db)->Candidates(by_one.assertion.subject, by_one.assertion.predicate);
+    ASSERT_TRUE(first.ok());
+    ASSERT_EQ(first->size(), 1U);
+    EXPECT_EQ((*first)[0].signers.size(), 2U);
+    auto got = (*db)->Get(other.id);
+    ASSERT_TRUE(got.ok() && got->has_value());
+    EXPECT_EQ((*got)->signatures.size(), 2U);
+    EXPECT_TRUE((*db)->store().Get(keys::Rejected(1))->has_value());
+    // A rebuild in batches of the default size reaches exactly these indexes.
+    auto report = (*db)->Verify(dir / "verify");
+    ASSERT_TRUE(report.ok()) << report.status().ToString();
+    EXPECT_EQ(report->mismatch_count, 0U);
+    EXPECT_EQ(report->rejected.size(), 1U);
+  }
+}
+
 TEST(Database, SurvivesManyOpenCloseCyclesAndRebuildsFromTheWal) {
   TempDir dir;
   std::uint64_t key = 0;
