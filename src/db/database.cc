@@ -28,7 +28,8 @@ struct Database::Impl {
     SubmitResult result;
     std::vector<std::pair<wal::RecordType, AlignedBytes>> records;
   };
-  Status Plan(const SignedAssertion& s, const std::optional<std::string>& evidence, Planned& out);
+  // `stored`: whether the store holds the claim already (its location key, looked up by the caller).
+  Status Plan(const SignedAssertion& s, const std::optional<std::string>& evidence, bool stored, Planned& out);
   Status CheckEvidence(const SignedAssertion& s, const std::optional<std::string>& evidence) const;
   // Each candidate under a "C:" prefix, complete with its signers, in key order, from one snapshot
   // (`snapshot`, or a new one when null).
@@ -118,7 +119,8 @@ Status Database::Impl::CheckEvidence(const SignedAssertion& s, const std::option
 
 // Decides what to append for an already validated submission. Reads the store only: safe to run
 // for many submissions at once.
-Status Database::Impl::Plan(const SignedAssertion& s, const std::optional<std::string>& evidence, Planned& out) {
+Status Database::Impl::Plan(const SignedAssertion& s, const std::optional<std::string>& evidence, bool stored,
+                            Planned& out) {
   out.result.id = s.id;
   if (evidence) {
     STEMEDB_ASSIGN_OR_RETURN(auto stored, store->Get(keys::Evidence(s.assertion.source_hash)));
@@ -128,8 +130,7 @@ Status Database::Impl::Plan(const SignedAssertion& s, const std::optional<std::s
           AlignedBytes::CopyOf({reinterpret_cast<const std::uint8_t*>(evidence->data()), evidence->size()}));
     }
   }
-  STEMEDB_ASSIGN_OR_RETURN(auto location, store->Get(keys::Location(s.id)));
-  if (!location) {
+  if (!stored) {
     STEMEDB_ASSIGN_OR_RETURN(AlignedBytes bytes, EncodeRecord(s));
     out.records.emplace_back(wal::RecordType::kAssertion, std::move(bytes));
     out.result.new_signatures = s.signatures.size();
@@ -161,22 +162,40 @@ Result<std::vector<SubmitResult>> Database::SubmitBatch(std::span<const Envelope
   if (envelopes.empty()) return std::vector<SubmitResult>();
   // 1. Validate each envelope (signatures included) and decide what it needs written (nothing for
   //    a claim already stored with all its signers), spread over the cores. Each thread takes the
-  //    next envelope when it is done with one, so a core that is busy elsewhere (with the
-  //    ingestor, say) does not hold the others back. Nothing is written unless every envelope
-  //    passes.
+  //    next few envelopes when it is done with its last, so a core that is busy elsewhere (with
+  //    the ingestor, say) does not hold the others back; it looks up whether the valid ones are
+  //    stored in one MultiGet (most are new: the lookups end in the bloom filters, probed
+  //    together). Nothing is written unless every envelope passes.
   std::vector<Status> verdicts(envelopes.size());
   std::vector<Impl::Planned> plans(envelopes.size());
+  constexpr std::size_t kChunk = 32;
   unsigned threads = impl_->options.verify_threads != 0 ? impl_->options.verify_threads
                                                         : std::max(1U, std::thread::hardware_concurrency());
-  threads = static_cast<unsigned>(std::min<std::size_t>(threads, envelopes.size()));
+  threads = static_cast<unsigned>(std::min<std::size_t>(threads, (envelopes.size() + kChunk - 1) / kChunk));
   std::atomic<std::size_t> next{0};
   auto validate_and_plan = [&] {
-    for (std::size_t i = next.fetch_add(1); i < envelopes.size(); i = next.fetch_add(1)) {
-      const Envelope& e = envelopes[i];
-      Status s = ValidateSignedAssertion(e.signed_assertion, impl_->options.limits);
-      if (s.ok()) s = impl_->CheckEvidence(e.signed_assertion, e.evidence);
-      if (s.ok()) s = impl_->Plan(e.signed_assertion, e.evidence, plans[i]);
-      verdicts[i] = std::move(s);
+    std::vector<std::size_t> valid;
+    std::vector<std::string> location_keys;
+    for (std::size_t begin = next.fetch_add(kChunk); begin < envelopes.size(); begin = next.fetch_add(kChunk)) {
+      valid.clear();
+      location_keys.clear();
+      for (std::size_t i = begin; i < std::min(envelopes.size(), begin + kChunk); ++i) {
+        const Envelope& e = envelopes[i];
+        Status s = ValidateSignedAssertion(e.signed_assertion, impl_->options.limits);
+        if (s.ok()) s = impl_->CheckEvidence(e.signed_assertion, e.evidence);
+        if (s.ok()) {
+          valid.push_back(i);
+          location_keys.push_back(keys::Location(e.signed_assertion.id));
+        }
+        verdicts[i] = std::move(s);
+      }
+      auto stored = impl_->store->MultiGet(location_keys);
+      for (std::size_t k = 0; k < valid.size(); ++k) {
+        const std::size_t i = valid[k];
+        verdicts[i] = stored.ok() ? impl_->Plan(envelopes[i].signed_assertion, envelopes[i].evidence,
+                                                (*stored)[k].has_value(), plans[i])
+                                  : stored.status();
+      }
     }
   };
   {
