@@ -1,12 +1,14 @@
 #include <fmt/format.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/listener.h>
 #include <rocksdb/perf_level.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
 #include <algorithm>
 #include <cstring>
+#include <mutex>
 #include <vector>
 
 #include "stemedb/storage/kv_store.h"
@@ -79,44 +81,157 @@ std::string PrefixEnd(std::string_view prefix) {
 constexpr std::size_t kLongScanPrefix = 2;  // at most this long: a whole key space (KVStore::ScanPrefix)
 constexpr std::size_t kWholeSpaceReadahead = std::size_t{2} << 20;
 
+// A RocksDB iterator kept between narrow scans, with the prefix and bound it last read under.
+// ReadOptions::iterate_upper_bound points at `upper_slice`, so the object never moves.
+struct ReusableIterator {
+  std::string prefix;
+  std::string upper;
+  rocksdb::Slice upper_slice;
+  std::uint64_t generation = 0;  // of the pool when it was taken
+  std::unique_ptr<rocksdb::Iterator> it;
+};
+
+// Iterators of finished narrow scans, kept for the next: making a RocksDB iterator (a child per
+// memtable, L0 file and level) and destroying it were 14% of a 10-candidate resolve, where
+// Refresh() on a kept one reads a sequence number while the LSM's shape is unchanged. A kept
+// iterator pins the memtables and files of its version, so every flush and compaction empties
+// the pool (PoolResetListener), and an iterator taken before one is not kept when it comes back.
+// Thread-safe.
+class IteratorPool {
+ public:
+  static constexpr std::size_t kMaxKept = 16;
+
+  std::unique_ptr<ReusableIterator> Take() {
+    std::unique_ptr<ReusableIterator> out;
+    std::scoped_lock lock(mu_);
+    if (!kept_.empty()) {
+      out = std::move(kept_.back());
+      kept_.pop_back();
+    }
+    if (out) out->generation = generation_;
+    return out;
+  }
+  std::uint64_t generation() {
+    std::scoped_lock lock(mu_);
+    return generation_;
+  }
+  void Give(std::unique_ptr<ReusableIterator> it) {
+    std::scoped_lock lock(mu_);
+    if (!closed_ && it->generation == generation_ && kept_.size() < kMaxKept) kept_.push_back(std::move(it));
+    // Else it is destroyed when this returns, after the lock is released, and releases its version.
+  }
+  std::size_t kept() {
+    std::scoped_lock lock(mu_);
+    return kept_.size();
+  }
+  // Drops every kept iterator; `close` also refuses any given back later.
+  void Clear(bool close = false) noexcept {
+    std::vector<std::unique_ptr<ReusableIterator>> dropped;
+    {
+      std::scoped_lock lock(mu_);
+      ++generation_;
+      closed_ = closed_ || close;
+      dropped.swap(kept_);
+    }
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::unique_ptr<ReusableIterator>> kept_;
+  std::uint64_t generation_ = 0;
+  bool closed_ = false;
+};
+
+class PoolResetListener final : public rocksdb::EventListener {
+ public:
+  explicit PoolResetListener(std::shared_ptr<IteratorPool> pool) : pool_(std::move(pool)) {}
+  // Called by RocksDB's flush and compaction threads, without its DB mutex held (listener.h), so
+  // the dropped iterators may release their versions there.
+  void OnFlushCompleted(rocksdb::DB*, const rocksdb::FlushJobInfo&) override { pool_->Clear(); }
+  void OnCompactionCompleted(rocksdb::DB*, const rocksdb::CompactionJobInfo&) override { pool_->Clear(); }
+
+ private:
+  std::shared_ptr<IteratorPool> pool_;
+};
+
 class RocksIterator final : public PrefixIterator {
  public:
-  RocksIterator(rocksdb::DB* db, std::string_view prefix, const Snapshot* snapshot)
-      : upper_(PrefixEnd(prefix)), upper_slice_(upper_) {
-    // Every key in [prefix, PrefixEnd(prefix)) starts with the prefix, so under the upper bound
-    // RocksDB's own validity is the answer; only a prefix of 0xFF bytes (or none) has no bound
-    // and compares each key.
-    if (upper_.empty()) unbounded_prefix_ = prefix;
+  RocksIterator(rocksdb::DB* db, IteratorPool& pool, std::string_view prefix, const Snapshot* snapshot) {
     NoPerfCountersOnThisThread();
-    rocksdb::ReadOptions options;
-    if (!upper_.empty()) options.iterate_upper_bound = &upper_slice_;
-    if (snapshot != nullptr) options.snapshot = static_cast<const RocksSnapshot*>(snapshot)->get();
-    // A scan of a whole key space (every claim, or everything: conflicts, verify) reads ahead
-    // explicitly from its first block missing from the cache; narrower scans (a resolve, a claim,
-    // an entity card) touch a few blocks and read only those (see the table options in Open).
-    if (prefix.size() <= kLongScanPrefix) options.readahead_size = kWholeSpaceReadahead;
-    it_.reset(db->NewIterator(options));
+    std::string upper = PrefixEnd(prefix);
+    // Narrow scans of the latest state reuse a kept iterator (snapshots cannot be refreshed, and
+    // whole-space scans read ahead).
+    if (snapshot == nullptr && prefix.size() > kLongScanPrefix && !upper.empty()) {
+      pool_ = &pool;
+      reusable_ = pool.Take();
+      if (reusable_ && !reusable_->it->Refresh().ok()) reusable_.reset();
+      if (!reusable_) {
+        reusable_ = std::make_unique<ReusableIterator>();
+        reusable_->generation = pool.generation();
+        rocksdb::ReadOptions options;
+        options.iterate_upper_bound = &reusable_->upper_slice;
+        reusable_->it.reset(db->NewIterator(options));
+      }
+      reusable_->prefix.assign(prefix);
+      reusable_->upper = std::move(upper);
+      reusable_->upper_slice = rocksdb::Slice(reusable_->upper);
+      it_ = reusable_->it.get();
+      prefix_ = reusable_->prefix;
+    } else {
+      upper_ = std::move(upper);
+      upper_slice_ = rocksdb::Slice(upper_);
+      prefix_copy_.assign(prefix);
+      prefix_ = prefix_copy_;
+      rocksdb::ReadOptions options;
+      if (!upper_.empty()) options.iterate_upper_bound = &upper_slice_;
+      if (snapshot != nullptr) options.snapshot = static_cast<const RocksSnapshot*>(snapshot)->get();
+      // A scan of a whole key space (every claim, or everything: conflicts, verify) reads ahead
+      // explicitly from its first block missing from the cache; narrower scans (a resolve, a
+      // claim, an entity card) touch a few blocks and read only those (see the table options in
+      // Open).
+      if (prefix.size() <= kLongScanPrefix) options.readahead_size = kWholeSpaceReadahead;
+      own_.reset(db->NewIterator(options));
+      it_ = own_.get();
+    }
     it_->Seek(rocksdb::Slice(prefix.data(), prefix.size()));
   }
-  bool Valid() const override { return it_->Valid() && (!upper_.empty() || it_->key().starts_with(unbounded_prefix_)); }
+  ~RocksIterator() override {
+    if (reusable_) pool_->Give(std::move(reusable_));
+  }
+  RocksIterator(const RocksIterator&) = delete;
+  RocksIterator& operator=(const RocksIterator&) = delete;
+
+  // Every key in [prefix, PrefixEnd(prefix)) starts with the prefix and the upper bound stops
+  // RocksDB at the end of that range; the prefix is compared as well because a reused iterator's
+  // children may keep bound checks they made against its previous bound, which can let a key
+  // past the new one through (never stop one short).
+  bool Valid() const override { return it_->Valid() && it_->key().starts_with(prefix_); }
   void Next() override { it_->Next(); }
   std::string_view key() const override { return {it_->key().data(), it_->key().size()}; }
   std::span<const std::uint8_t> value() const override { return AsBytes(it_->value()); }
   Status status() const override { return FromRocks(it_->status(), "iterate"); }
 
  private:
+  rocksdb::Iterator* it_ = nullptr;
+  rocksdb::Slice prefix_;
+  // A reused iterator, given back to its pool at the end ...
+  IteratorPool* pool_ = nullptr;
+  std::unique_ptr<ReusableIterator> reusable_;
+  // ... or one of this scan's own.
   std::string upper_;
   rocksdb::Slice upper_slice_;
-  std::string unbounded_prefix_;  // set only when upper_ is empty
-  std::unique_ptr<rocksdb::Iterator> it_;
+  std::string prefix_copy_;
+  std::unique_ptr<rocksdb::Iterator> own_;
 };
 
 class RocksStore final : public KVStore {
  public:
-  RocksStore(std::unique_ptr<rocksdb::DB> db, bool use_wal) : db_(std::move(db)) {
+  RocksStore(std::unique_ptr<rocksdb::DB> db, std::shared_ptr<IteratorPool> pool, bool use_wal)
+      : db_(std::move(db)), pool_(std::move(pool)) {
     write_options_.disableWAL = !use_wal;
   }
   ~RocksStore() override {
+    pool_->Clear(/*close=*/true);
     // Memtables are flushed on close (avoid_flush_during_shutdown is false), so a clean close
     // loses nothing even with RocksDB's WAL off.
     db_->Close().PermitUncheckedError();
@@ -183,7 +298,7 @@ class RocksStore final : public KVStore {
   }
 
   std::unique_ptr<PrefixIterator> ScanPrefix(std::string_view prefix, const Snapshot* snapshot) override {
-    return std::make_unique<RocksIterator>(db_.get(), prefix, snapshot);
+    return std::make_unique<RocksIterator>(db_.get(), *pool_, prefix, snapshot);
   }
 
   std::shared_ptr<const Snapshot> GetSnapshot() override {
@@ -197,6 +312,7 @@ class RocksStore final : public KVStore {
     db_->GetIntProperty(rocksdb::DB::Properties::kSizeAllMemTables, &m.memtable_bytes);
     db_->GetIntProperty(rocksdb::DB::Properties::kBlockCacheUsage, &m.block_cache_bytes);
     db_->GetIntProperty(rocksdb::DB::Properties::kEstimateTableReadersMem, &m.table_reader_bytes);
+    m.kept_iterators = pool_->kept();
     return m;
   }
 
@@ -208,6 +324,7 @@ class RocksStore final : public KVStore {
 
  private:
   std::unique_ptr<rocksdb::DB> db_;
+  std::shared_ptr<IteratorPool> pool_;
   rocksdb::WriteOptions write_options_;
 };
 
@@ -250,10 +367,13 @@ Result<std::unique_ptr<KVStore>> OpenRocksStore(const std::filesystem::path& dir
   // does not read ahead for them.)
   table.max_auto_readahead_size = 0;
   rocks.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  auto pool = std::make_shared<IteratorPool>();
+  rocks.listeners.push_back(std::make_shared<PoolResetListener>(pool));
   rocksdb::DB* raw = nullptr;
   const rocksdb::Status s = rocksdb::DB::Open(rocks, dir.string(), &raw);
   if (!s.ok()) return FromRocks(s, fmt::format("open {}", dir.string()));
-  return std::unique_ptr<KVStore>(new RocksStore(std::unique_ptr<rocksdb::DB>(raw), options.use_rocksdb_wal));
+  return std::unique_ptr<KVStore>(
+      new RocksStore(std::unique_ptr<rocksdb::DB>(raw), std::move(pool), options.use_rocksdb_wal));
 }
 
 }  // namespace stemedb::storage

@@ -1,8 +1,10 @@
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <map>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "stemedb/storage/keys.h"
@@ -41,7 +43,8 @@ TEST(RocksStore, PrefixScansReturnExactlyTheirKeys) {
   std::mt19937 rng(7);
   const char* subjects[] = {"Tesla", "Tesla_Inc", "Tesla_Inc2", "SpaceX"};  // "Tesla" is a prefix of the others
   const char* predicates[] = {"ceo", "revenue", "rev"};
-  for (int round = 0; round < 4; ++round) {
+  constexpr int kRounds = 8;  // 7 flushes: L0 reaches the compaction trigger, so files move to L1
+  for (int round = 0; round < kRounds; ++round) {
     WriteBatch batch;
     for (int s = 0; s < 4; ++s) {
       for (int p = 0; p < 3; ++p) {
@@ -59,7 +62,7 @@ TEST(RocksStore, PrefixScansReturnExactlyTheirKeys) {
       }
     }
     ASSERT_TRUE((*store)->Write(batch).ok());
-    if (round < 3) {  // the last round stays in the memtable
+    if (round < kRounds - 1) {  // the last round stays in the memtable
       ASSERT_TRUE((*store)->Flush().ok());
     }
   }
@@ -74,6 +77,17 @@ TEST(RocksStore, PrefixScansReturnExactlyTheirKeys) {
   for (const auto& [key, value] : all) {
     auto got = (*store)->Get(key);
     ASSERT_TRUE(got.ok() && got->has_value());
+  }
+  // Narrow scans reuse iterators, each time under another prefix and bound, wider after narrower
+  // and back, some at once, while compactions may be running: still exactly their keys.
+  for (int i = 0; i < 400; ++i) {
+    const std::string& prefix = prefixes[rng() % prefixes.size()];
+    const std::string& other = prefixes[rng() % prefixes.size()];
+    auto held = (*store)->ScanPrefix(other);
+    EXPECT_EQ(Scan(**store, prefix), Expected(all, prefix)) << "prefix of " << prefix.size() << " bytes, scan " << i;
+    std::vector<std::string> from_held;
+    for (; held->Valid(); held->Next()) from_held.emplace_back(held->key());
+    EXPECT_EQ(from_held, Expected(all, other)) << "held scan " << i;
   }
 }
 
@@ -95,6 +109,68 @@ TEST(RocksStore, PrefixesOfFFBytesScanExactly) {
   for (const std::string prefix : {"", "a", "a\xFF", "a\xFF\xFF", "\xFE", "\xFF", "\xFF\xFF", "\xFF\xFF\xFF\xFF"}) {
     EXPECT_EQ(Scan(**store, prefix), Expected(all, prefix)) << "prefix of " << prefix.size() << " bytes";
   }
+}
+
+std::vector<std::string> Keys(PrefixIterator& it) {
+  std::vector<std::string> out;
+  for (; it.Valid(); it.Next()) out.emplace_back(it.key());
+  return out;
+}
+
+bool WaitForKeptIterators(KVStore& store, std::uint64_t n) {
+  for (int i = 0; i < 500; ++i) {
+    if (store.MemoryUsage().kept_iterators == n) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+// A kept iterator, reused, sees every write made since its last scan; none is kept across a
+// flush (it would pin the flushed memtable), neither the idle ones nor one in use during it.
+TEST(RocksStore, ReusedIteratorsSeeEveryWriteAndOutliveNoFlush) {
+  TempDir dir;
+  auto opened = OpenRocksStore(dir.path());
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  KVStore& store = **opened;
+  auto put = [&](std::string key) {
+    WriteBatch batch;
+    batch.Put(std::move(key), std::string_view("v"));
+    ASSERT_TRUE(store.Write(batch).ok());
+  };
+  using Strings = std::vector<std::string>;
+  put("abc/1");
+  EXPECT_EQ(Scan(store, "abc/"), Strings({"abc/1"}));
+  EXPECT_EQ(store.MemoryUsage().kept_iterators, 1U);
+  put("abc/2");
+  EXPECT_EQ(Scan(store, "abc/"), Strings({"abc/1", "abc/2"}));
+  EXPECT_EQ(store.MemoryUsage().kept_iterators, 1U);
+  {
+    auto a = store.ScanPrefix("abc/");
+    auto b = store.ScanPrefix("abc/1");
+    put("abc/3");  // after both began: neither sees it
+    EXPECT_EQ(Keys(*a), Strings({"abc/1", "abc/2"}));
+    EXPECT_EQ(Keys(*b), Strings({"abc/1"}));
+  }
+  EXPECT_EQ(store.MemoryUsage().kept_iterators, 2U);
+  {
+    auto during = store.ScanPrefix("abc/");
+    ASSERT_TRUE(store.Flush().ok());
+    EXPECT_TRUE(WaitForKeptIterators(store, 0));  // the idle ones went with the flush
+    EXPECT_EQ(Keys(*during), Strings({"abc/1", "abc/2", "abc/3"}));
+  }
+  EXPECT_EQ(store.MemoryUsage().kept_iterators, 0U);  // nor was the one in use kept
+  put("abc/4");
+  EXPECT_EQ(Scan(store, "abc/"), Strings({"abc/1", "abc/2", "abc/3", "abc/4"}));
+  EXPECT_EQ(store.MemoryUsage().kept_iterators, 1U);
+  // Scans of a snapshot, and of whole key spaces, use iterators of their own.
+  const auto snapshot = store.GetSnapshot();
+  put("abc/5");
+  {
+    auto it = store.ScanPrefix("abc/", snapshot.get());
+    EXPECT_EQ(Keys(*it), Strings({"abc/1", "abc/2", "abc/3", "abc/4"}));
+  }
+  EXPECT_EQ(Scan(store, "ab"), Strings({"abc/1", "abc/2", "abc/3", "abc/4", "abc/5"}));
+  EXPECT_EQ(store.MemoryUsage().kept_iterators, 1U);
 }
 
 // MultiGet answers exactly as a Get per key would, in the order asked, keys repeated or absent,

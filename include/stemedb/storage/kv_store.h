@@ -94,7 +94,9 @@ class KVStore {
   // The keys that start with `prefix`, in order, from `snapshot` (or the latest state). A scan of
   // a few blocks reads only those; one whose prefix is at most two bytes (in StemeDB's schema a
   // whole key space such as "C:", or everything) is taken to be long and reads ahead in large
-  // requests where blocks are not cached.
+  // requests where blocks are not cached. Narrow scans of the latest state reuse the iterators of
+  // finished ones (at most 16 kept; a flush or compaction drops them, so that none pins an old
+  // version of the store).
   virtual std::unique_ptr<PrefixIterator> ScanPrefix(std::string_view prefix, const Snapshot* snapshot = nullptr) = 0;
   virtual std::shared_ptr<const Snapshot> GetSnapshot() = 0;
   // Makes everything written so far durable in the store's own files.
@@ -106,6 +108,7 @@ class KVStore {
     std::uint64_t memtable_bytes = 0;      // write buffers, flushed and not yet flushed
     std::uint64_t block_cache_bytes = 0;   // cached data, index and filter blocks
     std::uint64_t table_reader_bytes = 0;  // per-file state of open index files
+    std::uint64_t kept_iterators = 0;      // idle iterators kept for the next narrow scans
   };
   virtual Memory MemoryUsage() = 0;
 };
