@@ -226,7 +226,12 @@ IngestResult StemeIngest(const Workload& w, const std::filesystem::path& dir) {
 }
 
 // Below the verification layer: records already validated are appended to the WAL durably and
-// indexed by an ingestor told that they were validated.
+// indexed by an ingestor told that they were validated. The ingestor trusts what the WAL's tail
+// cache hands it with a note; a record it has to read back from the files (the appends ran more
+// than the cache ahead of it) it validates in full, signatures included, as after a restart. So
+// the appender keeps the ingestor within kMaxLagRecords (~16 MB of log, a quarter of the cache),
+// as a bulk loader with bounded lag would: what is measured stays below verification.
+constexpr std::uint64_t kMaxLagRecords = 40000;
 double StemeStoragePath(const Workload& w, const std::filesystem::path& dir) {
   std::vector<AlignedBytes> records;
   records.reserve(w.envelopes.size());
@@ -243,10 +248,19 @@ double StemeStoragePath(const Workload& w, const std::filesystem::path& dir) {
     for (std::size_t i = b; i < std::min(records.size(), b + kBatch); ++i) {
       batch.push_back({wal::RecordType::kAssertion, records[i].bytes(), w.envelopes[i].signed_assertion.id.hash()});
     }
-    if (!wal->AppendBatch(batch).ok()) throw std::runtime_error("append");
+    auto appended = wal->AppendBatch(batch);
+    if (!appended.ok()) throw std::runtime_error("append");
+    if (appended->last > kMaxLagRecords &&
+        !ingestor->WaitForApplied(appended->last - kMaxLagRecords, std::chrono::minutes(30)).ok()) {
+      throw std::runtime_error("ingest");
+    }
   }
   (void)ingestor->WaitForApplied(wal->durable_position(), std::chrono::minutes(30));
   const double seconds = Seconds(start);
+  if (const auto verified = ingestor->stats().signatures_verified; verified != 0) {
+    std::printf("  (the storage path verified %llu signatures: its ingestor fell behind the tail cache)\n",
+                static_cast<unsigned long long>(verified));
+  }
   ingestor->Stop();
   (void)wal->Close();
   return seconds;
