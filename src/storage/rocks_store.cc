@@ -145,8 +145,10 @@ class IteratorPool {
 class PoolResetListener final : public rocksdb::EventListener {
  public:
   explicit PoolResetListener(std::shared_ptr<IteratorPool> pool) : pool_(std::move(pool)) {}
-  // Called by RocksDB's flush and compaction threads, without its DB mutex held (listener.h), so
-  // the dropped iterators may release their versions there.
+  // Called by RocksDB's flush and compaction threads after the new version is installed and
+  // without the DB mutex held (listener.h), so the dropped iterators may release theirs there. An
+  // iterator is tagged with the generation read before it is made or refreshed: one that may hold
+  // an older version than its tag says cannot exist, only the reverse (dropped when given back).
   void OnFlushCompleted(rocksdb::DB*, const rocksdb::FlushJobInfo&) override { pool_->Clear(); }
   void OnCompactionCompleted(rocksdb::DB*, const rocksdb::CompactionJobInfo&) override { pool_->Clear(); }
 
@@ -202,9 +204,10 @@ class RocksIterator final : public PrefixIterator {
   RocksIterator& operator=(const RocksIterator&) = delete;
 
   // Every key in [prefix, PrefixEnd(prefix)) starts with the prefix and the upper bound stops
-  // RocksDB at the end of that range; the prefix is compared as well because a reused iterator's
-  // children may keep bound checks they made against its previous bound, which can let a key
-  // past the new one through (never stop one short).
+  // RocksDB at the end of that range. The prefix is compared as well so that a reused iterator
+  // does not depend on RocksDB re-checking, on a reseek, what its children concluded under the
+  // previous bound (7.8 does; a stale conclusion could only skip a comparison, letting a key past
+  // the new bound through, never end a scan early).
   bool Valid() const override { return it_->Valid() && it_->key().starts_with(prefix_); }
   void Next() override { it_->Next(); }
   std::string_view key() const override { return {it_->key().data(), it_->key().size()}; }
