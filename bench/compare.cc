@@ -442,6 +442,11 @@ IngestResult PostgresIngest(const Workload& w, const Postgres& pg, const std::st
   }
   IngestResult out;
   out.seconds = out.durable_seconds = Seconds(start);
+  // Untimed: the work the server deferred (dirty pages for the checkpointer, the new table for
+  // autovacuum) is done now rather than during the next system's timed run.
+  Exec(c, "CHECKPOINT");
+  Exec(c, fmt::format("VACUUM ANALYZE {}", table));
+  Exec(c, "CHECKPOINT");
   PGresult* size = PQexec(c, fmt::format("SELECT pg_total_relation_size('{}')", table).c_str());
   out.disk_bytes = std::strtoull(PQgetvalue(size, 0, 0), nullptr, 10);
   PQclear(size);
@@ -564,6 +569,11 @@ int main(int argc, char** argv) {
               100 * s_rate / limits.verify_per_s);
   std::printf("%-44s %12.0f %12s %9.0f%%\n", "StemeDB signed, acknowledged (fsynced)", rate(steme_durable), "",
               100 * rate(steme_durable) / limits.verify_per_s);
+  if (reps > 1) {  // the median hides how the runs spread
+    std::string runs;
+    for (double seconds : steme) runs += fmt::format("{}{:.0f}", runs.empty() ? "" : " / ", n / seconds);
+    std::printf("  (StemeDB signed, each run in order: %s)\n", runs.c_str());
+  }
   if (sqlite) {
     std::printf("%-44s %12.0f %11.2fx\n", "SQLite signed (harness verifies)", rate(sqlite_signed),
                 s_rate / rate(sqlite_signed));
