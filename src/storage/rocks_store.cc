@@ -198,7 +198,8 @@ class RocksIterator final : public PrefixIterator {
     it_->Seek(rocksdb::Slice(prefix.data(), prefix.size()));
   }
   ~RocksIterator() override {
-    if (reusable_) pool_->Give(std::move(reusable_));
+    // One that ended in an error is not reused: a refresh need not rebuild what failed.
+    if (reusable_ && it_->status().ok()) pool_->Give(std::move(reusable_));
   }
   RocksIterator(const RocksIterator&) = delete;
   RocksIterator& operator=(const RocksIterator&) = delete;
