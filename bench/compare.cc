@@ -160,24 +160,35 @@ bool VerifyBatch(const std::vector<Envelope>& envelopes, std::size_t begin, std:
   return ok;
 }
 
+// Removes `path` and waits until the file system has settled what that freed (untimed), so that
+// the next measurement does not pay for it: with ext4 mounted with `discard`, as on this machine,
+// the journal commit that frees the blocks also trims them on the disk.
+void RemoveAndSettle(const std::filesystem::path& path) {
+  std::filesystem::remove_all(path);
+  ::sync();
+}
+
 // ---- limits ----
 
 struct Limits {
   double verify_per_s = 0, fdatasync_per_s = 0, write_mib_s = 0;
 };
 
+// Ed25519 verifications per second on all cores, over the first `n` envelopes.
+double VerifyRate(const Workload& w, std::size_t n) {
+  n = std::min(n, w.envelopes.size());
+  const auto start = Clock::now();
+  VerifyBatch(w.envelopes, 0, n);
+  return static_cast<double>(n) / Seconds(start);
+}
+
 Limits MeasureLimits(const Workload& w, const std::filesystem::path& dir) {
   Limits l;
   // Median of three: one measurement moves by ±10% on this shared machine.
-  const std::size_t n = std::min<std::size_t>(w.envelopes.size(), 40000);
   std::vector<double> verify_rates;
-  auto start = Clock::now();
-  for (int r = 0; r < 3; ++r) {
-    start = Clock::now();
-    VerifyBatch(w.envelopes, 0, n);
-    verify_rates.push_back(static_cast<double>(n) / Seconds(start));
-  }
+  for (int r = 0; r < 3; ++r) verify_rates.push_back(VerifyRate(w, 40000));
   l.verify_per_s = Median(verify_rates);
+  auto start = Clock::now();
 
   const int fd = ::open((dir / "limits").c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0644);
   std::vector<char> block(4096, 'x');
@@ -196,7 +207,7 @@ Limits MeasureLimits(const Workload& w, const std::filesystem::path& dir) {
   ::fdatasync(fd);
   l.write_mib_s = 256.0 / Seconds(start);
   ::close(fd);
-  std::filesystem::remove(dir / "limits");
+  RemoveAndSettle(dir / "limits");
   return l;
 }
 
@@ -529,18 +540,20 @@ int main(int argc, char** argv) {
   // Ingest: medians of `reps` runs, each into a fresh database.
   std::vector<double> steme, steme_durable, steme_storage, sqlite_signed, sqlite_storage, pg_signed, pg_storage;
   IngestResult steme_last, sqlite_last, pg_last;
+  std::vector<double> verify_before;  // the limit again, just before each StemeDB run
   for (int r = 0; r < reps; ++r) {
     const auto dir = scratch.path() / fmt::format("run{}", r);
+    verify_before.push_back(VerifyRate(w, 20000));
     steme_last = StemeIngest(w, dir / "steme");
     steme.push_back(steme_last.seconds);
     steme_durable.push_back(steme_last.durable_seconds);
     steme_storage.push_back(StemeStoragePath(w, dir / "steme-storage"));
-    std::filesystem::remove_all(dir / "steme-storage");
+    RemoveAndSettle(dir / "steme-storage");
     if (sqlite) {
       sqlite_last = SqliteIngest(w, dir / "signed.sqlite", true);
       sqlite_signed.push_back(sqlite_last.seconds);
       sqlite_storage.push_back(SqliteIngest(w, dir / "plain.sqlite", false).seconds);
-      std::filesystem::remove(dir / "plain.sqlite");
+      RemoveAndSettle(dir / "plain.sqlite");
     }
     if (pg) {
       pg_last = PostgresIngest(w, *pg, "signed_claims", true);
@@ -548,7 +561,7 @@ int main(int argc, char** argv) {
       pg_storage.push_back(PostgresIngest(w, *pg, "plain_claims", false).seconds);
     }
     if (r + 1 < reps) {
-      std::filesystem::remove_all(dir);
+      RemoveAndSettle(dir);
     } else {
       // The last run is kept for the resolve and recovery measurements.
     }
@@ -570,9 +583,13 @@ int main(int argc, char** argv) {
   std::printf("%-44s %12.0f %12s %9.0f%%\n", "StemeDB signed, acknowledged (fsynced)", rate(steme_durable), "",
               100 * rate(steme_durable) / limits.verify_per_s);
   if (reps > 1) {  // the median hides how the runs spread
-    std::string runs;
-    for (double seconds : steme) runs += fmt::format("{}{:.0f}", runs.empty() ? "" : " / ", n / seconds);
-    std::printf("  (StemeDB signed, each run in order: %s)\n", runs.c_str());
+    std::string runs, before;
+    for (std::size_t r = 0; r < steme.size(); ++r) {
+      runs += fmt::format("{}{:.0f}", r == 0 ? "" : " / ", n / steme[r]);
+      before += fmt::format("{}{:.0f}", r == 0 ? "" : " / ", verify_before[r]);
+    }
+    std::printf("  (StemeDB signed, each run in order: %s; verify rate just before each: %s)\n", runs.c_str(),
+                before.c_str());
   }
   if (sqlite) {
     std::printf("%-44s %12.0f %11.2fx\n", "SQLite signed (harness verifies)", rate(sqlite_signed),
@@ -699,7 +716,7 @@ int main(int argc, char** argv) {
   const double reopen_s = Seconds(start);
   (void)reopened->Close();
   reopened.reset();
-  std::filesystem::remove_all(last / "steme" / "kv");
+  RemoveAndSettle(last / "steme" / "kv");
   start = Clock::now();
   auto rebuilt = db::Database::Open(last / "steme").value();
   (void)rebuilt->WaitForApplied(rebuilt->stats().durable_position, std::chrono::minutes(30));
