@@ -375,15 +375,11 @@ Result<std::optional<std::pair<EntityId, RelationId>>> Ingestor::State::FindAsse
     return std::optional<std::pair<EntityId, RelationId>>(it->second);
   }
   const auto at = std::lower_bound(state.looked_up.begin(), state.looked_up.end(), id);
-  if (at != state.looked_up.end() && *at == id) {
-    return state.stored[static_cast<std::size_t>(at - state.looked_up.begin())];
+  if (at == state.looked_up.end() || *at != id) {
+    // LookUpStored looks up every claim a valid record of the batch names, and only those are applied.
+    return Status::Internal("ingest: claim " + id.ToHex() + " was not looked up with its batch");
   }
-  // Not named by a record of the batch that passed its checks (LookUpStored): read it alone.
-  STEMEDB_ASSIGN_OR_RETURN(auto stored, store->Get(keys::Location(id)));
-  if (!stored) return std::optional<std::pair<EntityId, RelationId>>();
-  auto location = keys::DecodeLocation(stored->view());
-  if (!location.ok()) return std::move(location).status().with_context("stored claim " + id.ToHex());
-  return std::optional<std::pair<EntityId, RelationId>>(std::move(*location));
+  return state.stored[static_cast<std::size_t>(at - state.looked_up.begin())];
 }
 
 Result<bool> Ingestor::State::HasSignature(const AssertionId& id, const EntityId& subject, const RelationId& predicate,
