@@ -28,8 +28,8 @@ struct Database::Impl {
     SubmitResult result;
     std::vector<std::pair<wal::RecordType, AlignedBytes>> records;
   };
-  // `stored`: whether the store holds the claim already (its location key, looked up by the caller).
-  Status Plan(const SignedAssertion& s, const std::optional<std::string>& evidence, bool stored, Planned& out);
+  // `claim_stored`: whether the store holds the claim already (its location key, looked up by the caller).
+  Status Plan(const SignedAssertion& s, const std::optional<std::string>& evidence, bool claim_stored, Planned& out);
   Status CheckEvidence(const SignedAssertion& s, const std::optional<std::string>& evidence) const;
   // Each candidate under a "C:" prefix, complete with its signers, in key order, from one snapshot
   // (`snapshot`, or a new one when null).
@@ -119,7 +119,7 @@ Status Database::Impl::CheckEvidence(const SignedAssertion& s, const std::option
 
 // Decides what to append for an already validated submission. Reads the store only: safe to run
 // for many submissions at once.
-Status Database::Impl::Plan(const SignedAssertion& s, const std::optional<std::string>& evidence, bool stored,
+Status Database::Impl::Plan(const SignedAssertion& s, const std::optional<std::string>& evidence, bool claim_stored,
                             Planned& out) {
   out.result.id = s.id;
   if (evidence) {
@@ -130,7 +130,7 @@ Status Database::Impl::Plan(const SignedAssertion& s, const std::optional<std::s
           AlignedBytes::CopyOf({reinterpret_cast<const std::uint8_t*>(evidence->data()), evidence->size()}));
     }
   }
-  if (!stored) {
+  if (!claim_stored) {
     STEMEDB_ASSIGN_OR_RETURN(AlignedBytes bytes, EncodeRecord(s));
     out.records.emplace_back(wal::RecordType::kAssertion, std::move(bytes));
     out.result.new_signatures = s.signatures.size();
