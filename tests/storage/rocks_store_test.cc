@@ -16,13 +16,15 @@ namespace {
 
 using testing::TempDir;
 
-std::vector<std::string> Scan(KVStore& store, std::string_view prefix) {
+// The keys an open scan still has, to its end.
+std::vector<std::string> Keys(PrefixIterator& it) {
   std::vector<std::string> out;
-  auto it = store.ScanPrefix(prefix);
-  for (; it->Valid(); it->Next()) out.emplace_back(it->key());
-  EXPECT_TRUE(it->status().ok()) << it->status().ToString();
+  for (; it.Valid(); it.Next()) out.emplace_back(it.key());
+  EXPECT_TRUE(it.status().ok()) << it.status().ToString();
   return out;
 }
+
+std::vector<std::string> Scan(KVStore& store, std::string_view prefix) { return Keys(*store.ScanPrefix(prefix)); }
 
 std::vector<std::string> Expected(const std::map<std::string, std::string>& all, std::string_view prefix) {
   std::vector<std::string> out;
@@ -85,9 +87,7 @@ TEST(RocksStore, PrefixScansReturnExactlyTheirKeys) {
     const std::string& other = prefixes[rng() % prefixes.size()];
     auto held = (*store)->ScanPrefix(other);
     EXPECT_EQ(Scan(**store, prefix), Expected(all, prefix)) << "prefix of " << prefix.size() << " bytes, scan " << i;
-    std::vector<std::string> from_held;
-    for (; held->Valid(); held->Next()) from_held.emplace_back(held->key());
-    EXPECT_EQ(from_held, Expected(all, other)) << "held scan " << i;
+    EXPECT_EQ(Keys(*held), Expected(all, other)) << "held scan " << i;
   }
 }
 
@@ -109,12 +109,6 @@ TEST(RocksStore, PrefixesOfFFBytesScanExactly) {
   for (const std::string prefix : {"", "a", "a\xFF", "a\xFF\xFF", "\xFE", "\xFF", "\xFF\xFF", "\xFF\xFF\xFF\xFF"}) {
     EXPECT_EQ(Scan(**store, prefix), Expected(all, prefix)) << "prefix of " << prefix.size() << " bytes";
   }
-}
-
-std::vector<std::string> Keys(PrefixIterator& it) {
-  std::vector<std::string> out;
-  for (; it.Valid(); it.Next()) out.emplace_back(it.key());
-  return out;
 }
 
 bool WaitForKeptIterators(KVStore& store, std::uint64_t n) {
