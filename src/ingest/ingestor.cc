@@ -71,7 +71,8 @@ struct Ingestor::State {
   Status Apply(const Pending& p, BatchState& state);
   Status ApplyAssertion(const Pending& p, BatchState& state);
   Status ApplyCoSignatures(const Pending& p, BatchState& state);
-  // Subject and predicate of a stored (or batched) assertion, or nullopt.
+  // Subject and predicate of a stored (or batched) assertion, or nullopt. REQUIRES: LookUpStored
+  // ran for the batch (a claim it did not look up is an Internal error).
   Result<std::optional<std::pair<EntityId, RelationId>>> FindAssertion(const AssertionId& id, const BatchState& state);
   Result<bool> HasSignature(const AssertionId& id, const EntityId& subject, const RelationId& predicate,
                             const AgentId& agent, const BatchState& state);
