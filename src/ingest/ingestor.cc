@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <condition_variable>
-#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -35,15 +34,26 @@ struct Pending {
   bool trusted = false;                      // validated by this process at submit (trust_notes)
 };
 
+// A claim a batch names: where the store held it before the batch, or the record of the batch
+// that added it (pointing into the batch), or neither yet.
+struct KnownClaim {
+  std::optional<std::pair<EntityId, RelationId>> stored;
+  const SignedAssertion* added = nullptr;
+
+  bool exists() const noexcept { return stored.has_value() || added != nullptr; }
+  const EntityId& subject() const noexcept { return stored ? stored->first : added->assertion.subject; }
+  const RelationId& predicate() const noexcept { return stored ? stored->second : added->assertion.predicate; }
+};
+
 // What one batch adds, so that later records in the same batch see it before it is written.
 struct BatchState {
   storage::WriteBatch batch;
-  // Where the store held the batch's claims before it: IDs sorted, each with the claim's subject
-  // and predicate or nullopt (LookUpStored).
-  std::vector<AssertionId> looked_up;
-  std::vector<std::optional<std::pair<EntityId, RelationId>>> stored;
-  std::map<AssertionId, std::pair<EntityId, RelationId>> assertions;
-  std::set<std::pair<AssertionId, AgentId>> signatures;
+  // The claims the batch names, IDs sorted (LookUpStored), and what is known of each; records
+  // applied earlier in the batch update it.
+  std::vector<AssertionId> ids;
+  std::vector<KnownClaim> claims;
+  // Co-signers the batch adds. (The signers of a claim the batch adds are in its record.)
+  std::set<std::pair<AssertionId, AgentId>> cosigners;
   IngestStats delta;
 };
 
@@ -66,21 +76,22 @@ struct Ingestor::State {
   void Decode(Pending& p) const;
   void DecodeTrusted(Pending& p, const AssertionId& id) const;
   void VerifySignatures(std::vector<Pending>& batch, IngestStats& delta) const;
-  // Fills state.looked_up / state.stored for the claims the batch names, in one MultiGet.
+  // Fills state.ids / state.claims for the claims the batch names, in one MultiGet.
   Status LookUpStored(const std::vector<Pending>& batch, BatchState& state);
   Status Apply(const Pending& p, BatchState& state);
   Status ApplyAssertion(const Pending& p, BatchState& state);
   Status ApplyCoSignatures(const Pending& p, BatchState& state);
-  // Subject and predicate of a stored (or batched) assertion, or nullopt. REQUIRES: LookUpStored
-  // ran for the batch (a claim it did not look up is an Internal error).
-  Result<std::optional<std::pair<EntityId, RelationId>>> FindAssertion(const AssertionId& id, const BatchState& state);
-  Result<bool> HasSignature(const AssertionId& id, const EntityId& subject, const RelationId& predicate,
-                            const AgentId& agent, const BatchState& state);
-  // The agent index entry of a signer (and the batch's note of it).
-  void IndexSigner(const AssertionId& id, const SignatureEntry& entry, BatchState& state);
-  // A signer that joins a stored claim: its C:...\1 entry, and IndexSigner.
-  void AddCoSigner(const AssertionId& id, const EntityId& subject, const RelationId& predicate,
-                   const SignatureEntry& entry, wal::LogPosition position, BatchState& state);
+  // What is known of a claim the batch names. REQUIRES: LookUpStored ran for the batch (a claim
+  // it did not look up is an Internal error).
+  static Result<KnownClaim*> FindClaim(const AssertionId& id, BatchState& state);
+  // Whether `agent` signed the existing claim `id` already: in the store or earlier in the batch.
+  Result<bool> HasSignature(const AssertionId& id, const KnownClaim& claim, const AgentId& agent,
+                            const BatchState& state);
+  // The agent index entry of a signer.
+  static void IndexSigner(const AssertionId& id, const SignatureEntry& entry, BatchState& state);
+  // A signer that joins an existing claim: its C:...\1 entry, and IndexSigner.
+  static void AddCoSigner(const AssertionId& id, const KnownClaim& claim, const SignatureEntry& entry,
+                          wal::LogPosition position, BatchState& state);
   void Reject(const Pending& p, const Status& why, BatchState& state);
 };
 
@@ -169,6 +180,7 @@ void Ingestor::State::Run() {
 Status Ingestor::State::ApplyBatch(wal::WalReader& reader, bool& progressed) {
   // 1. Read a batch, copying payloads out of the reader.
   std::vector<Pending> batch;
+  batch.reserve(options.max_batch_records);
   for (std::size_t n = 0; n < options.max_batch_records; ++n) {
     auto record = reader.Next();
     if (!record.ok()) return std::move(record).status().with_context("ingest: read WAL");
@@ -190,7 +202,7 @@ Status Ingestor::State::ApplyBatch(wal::WalReader& reader, bool& progressed) {
   STEMEDB_RETURN_IF_ERROR(LookUpStored(batch, state));
   for (const Pending& p : batch) STEMEDB_RETURN_IF_ERROR(Apply(p, state));
   const wal::LogPosition last = batch.back().position;
-  state.batch.Put(std::string(keys::kApplied), keys::EncodeU64(last));
+  state.batch.Put(keys::kApplied, keys::EncodeU64(last));
   STEMEDB_RETURN_IF_ERROR(store->Write(state.batch).with_context(fmt::format("ingest: write batch up to {}", last)));
   progressed = true;
   {
@@ -351,62 +363,62 @@ Status Ingestor::State::LookUpStored(const std::vector<Pending>& batch, BatchSta
   // SubmitBatch callers: 39.0k -> 39.8k/s, two interleaved runs each).
   for (const Pending& p : batch) {
     if (!p.verdict.ok()) continue;
-    if (p.assertion) state.looked_up.push_back(p.assertion->id);
-    if (p.cosignatures) state.looked_up.push_back(p.cosignatures->id);
+    if (p.assertion) state.ids.push_back(p.assertion->id);
+    if (p.cosignatures) state.ids.push_back(p.cosignatures->id);
   }
-  std::sort(state.looked_up.begin(), state.looked_up.end());
-  state.looked_up.erase(std::unique(state.looked_up.begin(), state.looked_up.end()), state.looked_up.end());
+  std::sort(state.ids.begin(), state.ids.end());
+  state.ids.erase(std::unique(state.ids.begin(), state.ids.end()), state.ids.end());
   std::vector<std::string> location_keys;
-  location_keys.reserve(state.looked_up.size());
-  for (const AssertionId& id : state.looked_up) location_keys.push_back(keys::Location(id));
+  location_keys.reserve(state.ids.size());
+  for (const AssertionId& id : state.ids) location_keys.push_back(keys::Location(id));
   STEMEDB_ASSIGN_OR_RETURN(auto values, store->MultiGet(location_keys));
-  state.stored.resize(values.size());
+  state.claims.resize(values.size());
   for (std::size_t i = 0; i < values.size(); ++i) {
     if (!values[i]) continue;
     auto location = keys::DecodeLocation(values[i]->view());
-    if (!location.ok()) return std::move(location).status().with_context("stored claim " + state.looked_up[i].ToHex());
-    state.stored[i] = std::move(*location);
+    if (!location.ok()) return std::move(location).status().with_context("stored claim " + state.ids[i].ToHex());
+    state.claims[i].stored = std::move(*location);
   }
   return Status::Ok();
 }
 
-Result<std::optional<std::pair<EntityId, RelationId>>> Ingestor::State::FindAssertion(const AssertionId& id,
-                                                                                      const BatchState& state) {
-  if (auto it = state.assertions.find(id); it != state.assertions.end()) {
-    return std::optional<std::pair<EntityId, RelationId>>(it->second);
-  }
-  const auto at = std::lower_bound(state.looked_up.begin(), state.looked_up.end(), id);
-  if (at == state.looked_up.end() || *at != id) {
+Result<KnownClaim*> Ingestor::State::FindClaim(const AssertionId& id, BatchState& state) {
+  const auto at = std::lower_bound(state.ids.begin(), state.ids.end(), id);
+  if (at == state.ids.end() || *at != id) {
     // LookUpStored looks up every claim a valid record of the batch names, and only those are applied.
     return Status::Internal("ingest: claim " + id.ToHex() + " was not looked up with its batch");
   }
-  return state.stored[static_cast<std::size_t>(at - state.looked_up.begin())];
+  return &state.claims[static_cast<std::size_t>(at - state.ids.begin())];
 }
 
-Result<bool> Ingestor::State::HasSignature(const AssertionId& id, const EntityId& subject, const RelationId& predicate,
-                                           const AgentId& agent, const BatchState& state) {
-  if (state.signatures.count({id, agent}) != 0) return true;
-  return IsStoredSigner(*store, subject, predicate, id, agent);
+Result<bool> Ingestor::State::HasSignature(const AssertionId& id, const KnownClaim& claim, const AgentId& agent,
+                                           const BatchState& state) {
+  if (state.cosigners.count({id, agent}) != 0) return true;
+  if (claim.added != nullptr) {
+    return std::any_of(claim.added->signatures.begin(), claim.added->signatures.end(),
+                       [&agent](const SignatureEntry& e) { return e.agent == agent; });
+  }
+  return IsStoredSigner(*store, claim.subject(), claim.predicate(), id, agent);
 }
 
 void Ingestor::State::IndexSigner(const AssertionId& id, const SignatureEntry& entry, BatchState& state) {
   state.batch.Put(keys::Agent(entry.agent, id), keys::EncodeU64(static_cast<std::uint64_t>(entry.signed_at.micros())));
-  state.signatures.insert({id, entry.agent});
   ++state.delta.signatures_added;
 }
 
-void Ingestor::State::AddCoSigner(const AssertionId& id, const EntityId& subject, const RelationId& predicate,
-                                  const SignatureEntry& entry, wal::LogPosition position, BatchState& state) {
-  const std::string value = keys::EncodeSignatureValue(entry, position);
-  state.batch.Put(keys::CandidateSignature(subject, predicate, id, entry.agent), value);
+void Ingestor::State::AddCoSigner(const AssertionId& id, const KnownClaim& claim, const SignatureEntry& entry,
+                                  wal::LogPosition position, BatchState& state) {
+  state.batch.Put(keys::CandidateSignature(claim.subject(), claim.predicate(), id, entry.agent),
+                  keys::EncodeSignatureValue(entry, position));
+  state.cosigners.insert({id, entry.agent});
   IndexSigner(id, entry, state);
 }
 
 Status Ingestor::State::ApplyAssertion(const Pending& p, BatchState& state) {
   const SignedAssertion& s = *p.assertion;
   const Assertion& a = s.assertion;
-  STEMEDB_ASSIGN_OR_RETURN(auto existing, FindAssertion(s.id, state));
-  if (!existing) {
+  STEMEDB_ASSIGN_OR_RETURN(KnownClaim * claim, FindClaim(s.id, state));
+  if (!claim->exists()) {
     state.batch.Put(keys::Location(s.id), keys::EncodeLocation(a.subject, a.predicate));
     // The record's signers are in its summary (validation refused repeated signers); only the
     // agent index gets an entry per signer.
@@ -417,29 +429,29 @@ Status Ingestor::State::ApplyAssertion(const Pending& p, BatchState& state) {
     }
     if (a.parent) state.batch.Put(keys::Child(*a.parent, s.id), std::string_view());
     if (a.visual_hash) state.batch.Put(keys::Visual(*a.visual_hash, s.id), std::string_view());
-    state.assertions.emplace(s.id, std::make_pair(a.subject, a.predicate));
+    claim->added = &s;
     ++state.delta.assertions_added;
     for (const SignatureEntry& entry : s.signatures) IndexSigner(s.id, entry, state);
     return Status::Ok();
   }
   // A resubmission of a known claim may bring signers the store lacks: they join as co-signers.
   for (const SignatureEntry& entry : s.signatures) {
-    STEMEDB_ASSIGN_OR_RETURN(bool known, HasSignature(s.id, a.subject, a.predicate, entry.agent, state));
-    if (!known) AddCoSigner(s.id, a.subject, a.predicate, entry, p.position, state);
+    STEMEDB_ASSIGN_OR_RETURN(bool known, HasSignature(s.id, *claim, entry.agent, state));
+    if (!known) AddCoSigner(s.id, *claim, entry, p.position, state);
   }
   return Status::Ok();
 }
 
 Status Ingestor::State::ApplyCoSignatures(const Pending& p, BatchState& state) {
   const CoSignatures& c = *p.cosignatures;
-  STEMEDB_ASSIGN_OR_RETURN(auto existing, FindAssertion(c.id, state));
-  if (!existing) {
+  STEMEDB_ASSIGN_OR_RETURN(KnownClaim * claim, FindClaim(c.id, state));
+  if (!claim->exists()) {
     Reject(p, Status::NotFound("co-signatures for unknown assertion " + c.id.ToHex()), state);
     return Status::Ok();
   }
   for (const SignatureEntry& entry : c.signatures) {
-    STEMEDB_ASSIGN_OR_RETURN(bool known, HasSignature(c.id, existing->first, existing->second, entry.agent, state));
-    if (!known) AddCoSigner(c.id, existing->first, existing->second, entry, p.position, state);
+    STEMEDB_ASSIGN_OR_RETURN(bool known, HasSignature(c.id, *claim, entry.agent, state));
+    if (!known) AddCoSigner(c.id, *claim, entry, p.position, state);
   }
   return Status::Ok();
 }

@@ -289,14 +289,13 @@ class RocksStore final : public KVStore {
     // insert, so a sorted batch is inserted in a fraction of the comparisons a scattered one
     // needs (an ingest batch's keys are scattered: hashes, agents, subjects). The sort is stable,
     // so of two puts of one key the later still wins, as the batch's contract says.
-    std::vector<const WriteBatch::Entry*> order;
-    order.reserve(batch.entries().size());
-    for (const auto& e : batch.entries()) order.push_back(&e);
+    std::vector<std::size_t> order(batch.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
     std::stable_sort(order.begin(), order.end(),
-                     [](const WriteBatch::Entry* a, const WriteBatch::Entry* b) { return a->key < b->key; });
+                     [&batch](std::size_t a, std::size_t b) { return batch.key(a) < batch.key(b); });
     rocksdb::WriteBatch wb;
-    for (const WriteBatch::Entry* e : order) {
-      STEMEDB_RETURN_IF_ERROR(FromRocks(wb.Put(e->key, e->value), "batch put"));
+    for (const std::size_t i : order) {
+      STEMEDB_RETURN_IF_ERROR(FromRocks(wb.Put(batch.key(i), batch.value(i)), "batch put"));
     }
     return FromRocks(db_->Write(write_options_, &wb), "write");
   }

@@ -216,5 +216,50 @@ TEST(RocksStore, MultiGetAnswersAsGetsWould) {
   EXPECT_TRUE(none->empty());
 }
 
+// A batch hands back every put as made, across the growth of its buffer, and the store applies
+// them all at once; of two puts of one key, the later wins.
+TEST(RocksStore, BatchWritesEveryPutAndTheLaterOfTwoWins) {
+  WriteBatch batch;
+  EXPECT_TRUE(batch.empty());
+  std::vector<std::pair<std::string, std::string>> puts;
+  std::mt19937 rng(11);
+  for (int i = 0; i < 300; ++i) {
+    std::string key = "k" + std::to_string(rng() % 200);  // repeats, in no order
+    key.push_back('\0');                                  // NULs in keys and values
+    std::string value(static_cast<std::size_t>(rng() % 64), static_cast<char>(i));
+    if (i == 150) value.assign(std::size_t{1} << 20, 'x');  // one large value
+    puts.emplace_back(key, value);
+    if (i % 2 == 0) {
+      batch.Put(key, std::string_view(value));
+    } else {
+      batch.Put(key, std::span(reinterpret_cast<const std::uint8_t*>(value.data()), value.size()));
+    }
+  }
+  batch.Put("empty", std::string_view());
+  puts.emplace_back("empty", "");
+  ASSERT_EQ(batch.size(), puts.size());
+  for (std::size_t i = 0; i < puts.size(); ++i) {
+    ASSERT_EQ(batch.key(i), puts[i].first) << i;
+    ASSERT_EQ(batch.value(i), puts[i].second) << i;
+  }
+
+  TempDir dir;
+  auto store = OpenRocksStore(dir.path());
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  ASSERT_TRUE((*store)->Write(batch).ok());
+  std::map<std::string, std::string> last;
+  for (const auto& [key, value] : puts) last[key] = value;
+  for (const auto& [key, value] : last) {
+    auto got = (*store)->Get(key);
+    ASSERT_TRUE(got.ok() && got->has_value()) << key;
+    EXPECT_EQ((*got)->view(), value) << key;
+  }
+  EXPECT_EQ(Scan(**store, "").size(), last.size());
+
+  batch.Clear();
+  EXPECT_TRUE(batch.empty());
+  EXPECT_EQ(batch.size(), 0U);
+}
+
 }  // namespace
 }  // namespace stemedb::storage

@@ -41,23 +41,35 @@ class PinnedValue {
   std::vector<std::uint64_t> copy_;
 };
 
-// Puts collected for one atomic write.
+// Puts collected for one atomic write. The keys and values are copied into one growing buffer
+// (an ingest batch puts thousands of small entries: a pair of strings each was measurable).
 class WriteBatch {
  public:
-  void Put(std::string key, std::string_view value) { entries_.push_back({std::move(key), std::string(value)}); }
-  void Put(std::string key, std::span<const std::uint8_t> value) {
-    entries_.push_back({std::move(key), std::string(reinterpret_cast<const char*>(value.data()), value.size())});
+  void Put(std::string_view key, std::string_view value) {
+    slots_.push_back({bytes_.size(), key.size(), bytes_.size() + key.size(), value.size()});
+    bytes_.append(key);
+    bytes_.append(value);
   }
-  struct Entry {
-    std::string key;
-    std::string value;
-  };
-  const std::vector<Entry>& entries() const noexcept { return entries_; }
-  bool empty() const noexcept { return entries_.empty(); }
-  void Clear() noexcept { entries_.clear(); }
+  void Put(std::string_view key, std::span<const std::uint8_t> value) {
+    Put(key, std::string_view(reinterpret_cast<const char*>(value.data()), value.size()));
+  }
+  // The puts in the order they were made; the views are valid until the next Put or Clear.
+  std::size_t size() const noexcept { return slots_.size(); }
+  std::string_view key(std::size_t i) const noexcept { return View(slots_[i].key_at, slots_[i].key_size); }
+  std::string_view value(std::size_t i) const noexcept { return View(slots_[i].value_at, slots_[i].value_size); }
+  bool empty() const noexcept { return slots_.empty(); }
+  void Clear() noexcept {
+    slots_.clear();
+    bytes_.clear();
+  }
 
  private:
-  std::vector<Entry> entries_;
+  struct Slot {
+    std::size_t key_at, key_size, value_at, value_size;
+  };
+  std::string_view View(std::size_t at, std::size_t size) const noexcept { return {bytes_.data() + at, size}; }
+  std::vector<Slot> slots_;
+  std::string bytes_;
 };
 
 // A forward iterator over the keys that start with a prefix, in byte order.
