@@ -447,6 +447,8 @@ std::string Api::Impl::MetricsText() {
         stats.kv_memory.block_cache_bytes);
   gauge("stemedb_kv_table_reader_bytes", "Memory held for the open index files.", "gauge",
         stats.kv_memory.table_reader_bytes);
+  gauge("stemedb_kv_kept_iterators", "Idle index iterators kept for the next narrow scans (at most 16).", "gauge",
+        stats.kv_memory.kept_iterators);
   gauge("stemedb_wal_tail_cache_bytes", "Newly written log records kept in memory for the ingestor.", "gauge",
         stats.wal_tail_cache_bytes);
   // In use vs. held free tells growth of live data apart from fragmentation.

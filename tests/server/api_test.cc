@@ -394,6 +394,8 @@ TEST_F(ApiTest, HealthStatsAndMetrics) {
   EXPECT_EQ(health["status"], "ok");
   EXPECT_EQ(health["durable_position"], Durable());
   EXPECT_EQ(Call("GET", "/v1/stats").status, 200);
+  // A resolve is a narrow scan: its finished iterator is kept for the next (no flush in between).
+  Call("GET", "/v1/resolve?subject=a&predicate=b");
   HttpResponse metrics = Call("GET", "/metrics");
   EXPECT_EQ(metrics.content_type, "text/plain; version=0.0.4");
   for (const std::string& expected :
@@ -410,7 +412,7 @@ TEST_F(ApiTest, HealthStatsAndMetrics) {
     return std::stod(metrics.body.substr(at + name.size() + 2));
   };
   for (const char* name : {"stemedb_kv_memtable_bytes", "stemedb_kv_block_cache_bytes", "stemedb_kv_table_reader_bytes",
-                           "stemedb_heap_free_bytes"}) {
+                           "stemedb_kv_kept_iterators", "stemedb_heap_free_bytes"}) {
     EXPECT_TRUE(gauge(name).has_value()) << name << "\n" << metrics.body;
   }
   EXPECT_GT(gauge("stemedb_process_resident_bytes").value_or(0), 1 << 20);
@@ -420,6 +422,7 @@ TEST_F(ApiTest, HealthStatsAndMetrics) {
     EXPECT_GT(gauge("stemedb_heap_in_use_bytes").value_or(0), 0);
   }
   EXPECT_GT(gauge("stemedb_kv_memtable_bytes").value_or(0), 0) << "a write was stored: its memtable holds it";
+  EXPECT_GE(gauge("stemedb_kv_kept_iterators").value_or(0), 1) << "the resolve's iterator was kept";
 }
 
 }  // namespace
