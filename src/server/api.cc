@@ -435,7 +435,8 @@ std::string Api::Impl::MetricsText() {
         stats.durable_position);
   gauge("stemedb_ingest_applied_position", "Log position up to which the indexes are built.", "gauge",
         stats.applied_position);
-  gauge("stemedb_ingest_lag", "Log bytes durable but not yet queryable (durable - applied).", "gauge", stats.lag);
+  gauge("stemedb_ingest_lag", "Log records durable but not yet queryable (durable - applied position).", "gauge",
+        stats.lag);
   gauge("stemedb_ingest_records_applied_total", "Log records indexed since the server started.", "counter",
         stats.ingest.records_applied);
   gauge("stemedb_ingest_records_rejected_total", "Log records refused by the ingestor since the server started.",

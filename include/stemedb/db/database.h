@@ -58,7 +58,7 @@ struct SubmitResult {
 struct DatabaseStats {
   wal::LogPosition durable_position = 0;
   wal::LogPosition applied_position = 0;
-  wal::LogPosition lag = 0;  // durable - applied
+  wal::LogPosition lag = 0;  // durable - applied: records logged but not yet queryable
   std::uint64_t kv_disk_bytes = 0;
   storage::KVStore::Memory kv_memory;
   // Bytes of recently written log records the WAL keeps in memory for the ingestor.
