@@ -85,8 +85,9 @@ fuzz: deps
 # read them: docs/performance.md. microbench: the Google Benchmark micro-benchmarks.
 BENCH_COUNT ?= 100000
 BENCH_REPS ?= 3
+BENCH_CRASH_MIB ?= 1024
 bench: build
-	@$(BUILD_DIR)/bench/compare --count $(BENCH_COUNT) --reps $(BENCH_REPS)
+	@$(BUILD_DIR)/bench/compare --count $(BENCH_COUNT) --reps $(BENCH_REPS) --crash-wal-mib $(BENCH_CRASH_MIB)
 
 microbench: build
 	@for b in model_bench wal_bench lens_bench; do \

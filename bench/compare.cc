@@ -4,6 +4,8 @@
 // run and says what bounds each figure.
 //
 //   build/bench/compare [--count N] [--reps R] [--queries Q] [--no-postgres] [--no-sqlite]
+//                       [--crash-wal-mib M]
+// (--crash-wal-mib: also reopen a database SIGKILLed with M MiB of WAL; make bench uses 1024.)
 // (--no-sqlite with --no-postgres measures StemeDB alone: the 10M scale point, whose peers
 // would take hours here.)
 //
@@ -21,6 +23,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <libpq-fe.h>
+#include <poll.h>
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
 #include <sys/wait.h>
@@ -30,6 +33,7 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -243,29 +247,50 @@ IngestResult StemeIngest(const Workload& w, const std::filesystem::path& dir) {
 // the appender keeps the ingestor within kMaxLagRecords (~16 MB of log, a quarter of the cache),
 // as a bulk loader with bounded lag would: what is measured stays below verification.
 constexpr std::uint64_t kMaxLagRecords = 40000;
-double StemeStoragePath(const Workload& w, const std::filesystem::path& dir) {
-  std::vector<AlignedBytes> records;
-  records.reserve(w.envelopes.size());
-  for (const auto& e : w.envelopes) records.push_back(EncodeRecord(e.signed_assertion).value());
-  auto wal = wal::Wal::Open(dir / "wal").value();
-  auto store = storage::OpenRocksStore(dir / "kv").value();
-  ingest::IngestorOptions options;
-  options.trust_notes = true;
-  auto ingestor = ingest::Ingestor::Start(*wal, *store, options).value();
-  const auto start = Clock::now();
+void AppendPreVerified(const Workload& w, const std::vector<AlignedBytes>& records, wal::Wal& wal,
+                       ingest::Ingestor& ingestor) {
   std::vector<wal::RecordInput> batch;
   for (std::size_t b = 0; b < records.size(); b += kBatch) {
     batch.clear();
     for (std::size_t i = b; i < std::min(records.size(), b + kBatch); ++i) {
       batch.push_back({wal::RecordType::kAssertion, records[i].bytes(), w.envelopes[i].signed_assertion.id.hash()});
     }
-    auto appended = wal->AppendBatch(batch);
+    auto appended = wal.AppendBatch(batch);
     if (!appended.ok()) throw std::runtime_error("append");
     if (appended->last > kMaxLagRecords &&
-        !ingestor->WaitForApplied(appended->last - kMaxLagRecords, std::chrono::minutes(30)).ok()) {
+        !ingestor.WaitForApplied(appended->last - kMaxLagRecords, std::chrono::minutes(30)).ok()) {
       throw std::runtime_error("ingest");
     }
   }
+}
+
+struct PreVerifiedStore {
+  std::unique_ptr<wal::Wal> wal;
+  std::unique_ptr<storage::KVStore> store;
+  std::unique_ptr<ingest::Ingestor> ingestor;  // trusts the notes
+};
+PreVerifiedStore OpenPreVerified(const std::filesystem::path& dir) {
+  PreVerifiedStore s;
+  s.wal = wal::Wal::Open(dir / "wal").value();
+  s.store = storage::OpenRocksStore(dir / "kv").value();
+  ingest::IngestorOptions options;
+  options.trust_notes = true;
+  s.ingestor = ingest::Ingestor::Start(*s.wal, *s.store, options).value();
+  return s;
+}
+
+std::vector<AlignedBytes> EncodeRecords(const Workload& w) {
+  std::vector<AlignedBytes> records;
+  records.reserve(w.envelopes.size());
+  for (const auto& e : w.envelopes) records.push_back(EncodeRecord(e.signed_assertion).value());
+  return records;
+}
+
+double StemeStoragePath(const Workload& w, const std::filesystem::path& dir) {
+  const std::vector<AlignedBytes> records = EncodeRecords(w);
+  auto [wal, store, ingestor] = OpenPreVerified(dir);
+  const auto start = Clock::now();
+  AppendPreVerified(w, records, *wal, *ingestor);
   (void)ingestor->WaitForApplied(wal->durable_position(), std::chrono::minutes(30));
   const double seconds = Seconds(start);
   if (const auto verified = ingestor->stats().signatures_verified; verified != 0) {
@@ -275,6 +300,119 @@ double StemeStoragePath(const Workload& w, const std::filesystem::path& dir) {
   ingestor->Stop();
   (void)wal->Close();
   return seconds;
+}
+
+// ---- crash recovery ----
+
+// Reading every WAL file and hashing its bytes with BLAKE3: the bandwidth recovery is set beside.
+double ReadAndHashSeconds(const std::filesystem::path& wal_dir) {
+  const auto start = Clock::now();
+  Blake3Hasher hasher;
+  std::vector<char> buf(1 << 20);
+  for (const auto& e : std::filesystem::directory_iterator(wal_dir)) {
+    std::ifstream in(e.path(), std::ios::binary);
+    while (in.read(buf.data(), static_cast<std::streamsize>(buf.size())) || in.gcount() > 0) {
+      hasher.Update({reinterpret_cast<const std::uint8_t*>(buf.data()), static_cast<std::size_t>(in.gcount())});
+    }
+  }
+  (void)hasher.Finalize();
+  return Seconds(start);
+}
+
+// The child of MeasureCrashRecovery (compare --crash-child DIR COUNT): generates COUNT claims,
+// appends them to the database in DIR as the storage path does (WAL batches, an ingestor kept
+// within kMaxLagRecords), says "appended" on stdout and waits to be killed. It never closes
+// anything: the store keeps unflushed memtables, as a server's does when it crashes.
+int CrashChild(const std::filesystem::path& dir, std::size_t count) {
+  const Workload w = Generate(count);
+  const std::vector<AlignedBytes> records = EncodeRecords(w);
+  std::printf("ready\n");
+  std::fflush(stdout);
+  PreVerifiedStore s = OpenPreVerified(dir);
+  AppendPreVerified(w, records, *s.wal, *s.ingestor);
+  std::printf("appended\n");
+  std::fflush(stdout);
+  for (;;) ::pause();
+}
+
+// Issue 7's "time to reopen after a crash with 1 GiB of WAL": a child process appends claims
+// until the WAL holds `wal_mib`, and is SIGKILLed there, mid-stream. Then the database is opened
+// (WAL recovery: the torn tail cut; RocksDB opened) and caught up: the ingestor re-applies
+// everything after the applied position the store's files kept (what the lost memtables held, and
+// the ingestor's lag), verifying every signature (no record read back from disk is trusted).
+void MeasureCrashRecovery(const std::filesystem::path& dir, std::size_t wal_mib) {
+  // ~318 WAL bytes per generated claim (docs/performance.md); 20% more than needed, so that the
+  // child is killed while appending.
+  const std::size_t count = static_cast<std::size_t>(static_cast<double>(wal_mib << 20) / 318.0 * 1.2);
+  std::printf("\n== crash recovery: SIGKILL at %zu MiB of WAL (a child appends up to %zu claims)\n", wal_mib, count);
+  std::fflush(stdout);
+  std::filesystem::create_directories(dir);
+  int out[2];
+  if (::pipe(out) != 0) throw std::runtime_error("pipe");
+  const pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error("fork");
+  if (pid == 0) {
+    ::dup2(out[1], STDOUT_FILENO);
+    ::close(out[0]);
+    ::close(out[1]);
+    const std::string n = std::to_string(count);
+    ::execl("/proc/self/exe", "compare", "--crash-child", dir.c_str(), n.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::close(out[1]);
+  std::string said;  // what the child has printed
+  bool eof = false;
+  auto listen = [&](int timeout_ms) {
+    pollfd p{out[0], POLLIN, 0};
+    if (::poll(&p, 1, timeout_ms) <= 0) return;
+    char buf[64];
+    const ssize_t n = ::read(out[0], buf, sizeof buf);
+    if (n > 0) {
+      said.append(buf, static_cast<std::size_t>(n));
+    } else {
+      eof = true;
+    }
+  };
+  auto heard = [&](std::string_view word) { return said.find(word) != std::string::npos; };
+  while (!eof && !heard("ready\n")) listen(1000);  // generating and signing takes a while
+  const bool ready = heard("ready\n");
+  const auto append_start = Clock::now();
+  while (ready && !eof && !heard("appended\n")) {
+    if (std::filesystem::exists(dir / "wal") && DirBytes(dir / "wal") >= (wal_mib << 20)) break;
+    listen(20);
+  }
+  const bool appended_all = heard("appended\n");
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ::close(out[0]);
+  if (!ready || !WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL) {
+    std::printf("the child %s (status %d): no crash measurement\n", ready ? "ended on its own" : "did not start",
+                status);
+    return;
+  }
+  const double appended_s = Seconds(append_start);
+  const double mib = static_cast<double>(DirBytes(dir / "wal")) / (1 << 20);
+  std::printf("killed %s after %.1f s of appends, WAL of %.1f MiB\n",
+              appended_all ? "after its last append (it ran out of claims)" : "while appending", appended_s, mib);
+  std::vector<double> hash_s;
+  for (int r = 0; r < 3; ++r) hash_s.push_back(ReadAndHashSeconds(dir / "wal"));
+  const auto start = Clock::now();
+  auto db = db::Database::Open(dir).value();
+  const double open_s = Seconds(start);
+  const db::DatabaseStats at_open = db->stats();
+  const Status caught_up = db->WaitForApplied(at_open.durable_position, std::chrono::minutes(30));
+  const double total_s = Seconds(start);
+  const db::DatabaseStats after = db->stats();
+  (void)db->Close();
+  std::printf("read + BLAKE3 of the WAL (median of 3)  %8.3f s  %8.0f MiB/s\n", Median(hash_s), mib / Median(hash_s));
+  std::printf("open: WAL recovered, store opened       %8.3f s\n", open_s);
+  std::printf(
+      "caught up (queryable as before)         %8.3f s  %s: %llu records re-applied, %llu signatures "
+      "re-verified (all after the applied position the store's files kept)\n",
+      total_s, caught_up.ok() ? "ok" : caught_up.ToString().c_str(),
+      static_cast<unsigned long long>(after.ingest.records_applied),
+      static_cast<unsigned long long>(after.ingest.signatures_verified));
 }
 
 // ---- SQLite ----
@@ -502,7 +640,7 @@ int main(int argc, char** argv) {
   using namespace stemedb;
   using namespace stemedb::bench;
   spdlog::set_level(spdlog::level::warn);
-  std::size_t count = 100000, queries = 20000;
+  std::size_t count = 100000, queries = 20000, crash_wal_mib = 0;
   int reps = 3;
   bool postgres = true;
   bool sqlite = true;
@@ -519,9 +657,15 @@ int main(int argc, char** argv) {
       postgres = false;
     } else if (a == "--no-sqlite") {
       sqlite = false;
+    } else if (a == "--crash-wal-mib" && has_value) {
+      crash_wal_mib = std::stoull(argv[++i]);
+    } else if (a == "--crash-child" && i + 2 < argc) {
+      return CrashChild(argv[i + 1], std::stoull(argv[i + 2]));
     } else {
       // A misspelt option must not start a long run with the defaults.
-      std::fprintf(stderr, "usage: compare [--count N] [--reps R] [--queries Q] [--no-postgres] [--no-sqlite]\n");
+      std::fprintf(stderr,
+                   "usage: compare [--count N] [--reps R] [--queries Q] [--no-postgres] [--no-sqlite] "
+                   "[--crash-wal-mib M]\n");
       return a == "--help" ? 0 : 2;
     }
   }
@@ -696,19 +840,7 @@ int main(int argc, char** argv) {
   std::printf("\n== recovery over a WAL of %.1f MiB\n",
               static_cast<double>(DirBytes(last / "steme" / "wal")) / (1 << 20));
   std::vector<double> hash_s;
-  for (int r = 0; r < 3; ++r) {
-    const auto start = Clock::now();
-    Blake3Hasher hasher;
-    std::vector<char> buf(1 << 20);
-    for (const auto& e : std::filesystem::directory_iterator(last / "steme" / "wal")) {
-      std::ifstream in(e.path(), std::ios::binary);
-      while (in.read(buf.data(), static_cast<std::streamsize>(buf.size())) || in.gcount() > 0) {
-        hasher.Update({reinterpret_cast<const std::uint8_t*>(buf.data()), static_cast<std::size_t>(in.gcount())});
-      }
-    }
-    (void)hasher.Finalize();
-    hash_s.push_back(Seconds(start));
-  }
+  for (int r = 0; r < 3; ++r) hash_s.push_back(ReadAndHashSeconds(last / "steme" / "wal"));
   const double wal_mib = static_cast<double>(DirBytes(last / "steme" / "wal")) / (1 << 20);
   auto start = Clock::now();
   auto reopened = db::Database::Open(last / "steme").value();
@@ -730,6 +862,10 @@ int main(int argc, char** argv) {
       "every signature: %.0f%% of the verify limit)\n",
       rebuild_s, wal_mib / rebuild_s, 100 * (wal_mib / rebuild_s) / (wal_mib / Median(hash_s)),
       100 * (n / rebuild_s) / limits.verify_per_s);
+  if (crash_wal_mib > 0) {
+    RemoveAndSettle(last);
+    MeasureCrashRecovery(scratch.path() / "crash", crash_wal_mib);
+  }
   std::printf("\npeak RSS of this process (workload included): %.0f MiB   [checksum %.3f]\n",
               static_cast<double>(PeakRssKiB()) / 1024, checksum);
   if (pg) pg->Stop();
