@@ -45,6 +45,7 @@ class PinnedValue {
 // (an ingest batch puts thousands of small entries: a pair of strings each was measurable).
 class WriteBatch {
  public:
+  // REQUIRES: key and value do not point into this batch (a put may move its buffer).
   void Put(std::string_view key, std::string_view value) {
     slots_.push_back({bytes_.size(), key.size(), bytes_.size() + key.size(), value.size()});
     bytes_.append(key);
