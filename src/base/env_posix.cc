@@ -105,7 +105,8 @@ class PosixEnv final : public Env {
     DIR* d = ::opendir(dir.c_str());
     if (d == nullptr) return Status::FromErrno(fmt::format("list {}", dir.string()), errno);
     std::vector<std::string> names;
-    while (const dirent* e = ::readdir(d)) {
+    // readdir is safe on a stream no other thread reads (readdir_r is deprecated for that reason).
+    while (const dirent* e = ::readdir(d)) {  // NOLINT(concurrency-mt-unsafe)
       const std::string_view name = e->d_name;
       if (name != "." && name != "..") names.emplace_back(name);
     }

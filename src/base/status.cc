@@ -1,5 +1,6 @@
 #include "stemedb/base/status.h"
 
+#include <array>
 #include <cerrno>
 #include <cstring>
 
@@ -38,7 +39,11 @@ const std::vector<std::string>& Status::EmptyContext() noexcept {
 Status Status::FromErrno(std::string_view what, int errno_value) {
   std::string message(what);
   message += ": ";
-  message += std::strerror(errno_value);
+  // strerror's buffer is shared between threads; the GNU strerror_r returns the text (in `buffer`
+  // or a static string). The XSI one returns an int, which would not convert here.
+  std::array<char, 256> buffer{};
+  const char* text = ::strerror_r(errno_value, buffer.data(), buffer.size());
+  message += text;
   StatusCode code = StatusCode::kIoError;
   if (errno_value == ENOSPC || errno_value == EDQUOT) code = StatusCode::kResourceExhausted;
   if (errno_value == EACCES || errno_value == EPERM) code = StatusCode::kPermissionDenied;

@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <exception>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -204,7 +205,9 @@ int Demo(const std::filesystem::path& db) {
 }  // namespace
 }  // namespace stemedb::cli
 
-int main(int argc, char** argv) {
+namespace {
+
+int Main(int argc, char** argv) {
   using namespace stemedb::cli;
   // Library logs go to stderr, quietly unless asked, so stdout carries only results.
   spdlog::set_default_logger(spdlog::stderr_color_mt("stemedb"));
@@ -242,4 +245,17 @@ int main(int argc, char** argv) {
   if (*demo) return Demo(demo_db);
   if (run) return run();
   return 2;
+}
+
+}  // namespace
+
+// Errors are values in StemeDB's code; what can still throw here is the environment (allocation,
+// the logger's set-up): reported as a message and exit status 1 rather than an abort.
+int main(int argc, char** argv) {
+  try {
+    return Main(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "stemedb: %s\n", e.what());
+    return 1;
+  }
 }

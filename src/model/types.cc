@@ -115,8 +115,8 @@ Result<Timestamp> Timestamp::FromRfc3339(std::string_view text) {
   // A leap second (:60) is not representable in Unix time; refuse rather than shift it.
   if (hour > 23 || minute > 59 || second > 59) return BadTime(text, "time of day out of range");
   const std::int64_t days = sys_days(ymd).time_since_epoch().count();
-  const std::int64_t seconds =
-      days * 86400 + hour * 3600 + minute * 60 + second - static_cast<std::int64_t>(offset_minutes) * 60;
+  const std::int64_t seconds = days * 86400 + std::int64_t{hour} * 3600 + std::int64_t{minute} * 60 + second -
+                               static_cast<std::int64_t>(offset_minutes) * 60;
   Timestamp t(seconds * 1000000 + fraction_micros);
   if (!t.InRange()) return BadTime(text, "outside 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59.999999Z in UTC");
   return t;

@@ -116,9 +116,10 @@ class Params {
   Result<std::optional<std::uint64_t>> Unsigned(const std::string& name) const {
     auto v = Get(name);
     if (!v) return std::optional<std::uint64_t>();
+    const std::string_view text = *v;
     std::uint64_t n = 0;
-    const auto [end, error] = std::from_chars(v->data(), v->data() + v->size(), n);
-    if (v->empty() || error != std::errc() || end != v->data() + v->size()) {
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), n);
+    if (text.empty() || error != std::errc() || end != text.data() + text.size()) {
       return Status::InvalidArgument(fmt::format("'{}' must be a non-negative integer, not '{}'", name, *v))
           .with_field(name);
     }
@@ -128,9 +129,10 @@ class Params {
   Result<std::optional<double>> Number(const std::string& name) const {
     auto v = Get(name);
     if (!v) return std::optional<double>();
+    const std::string_view text = *v;
     double d = 0;
-    const auto [end, error] = std::from_chars(v->data(), v->data() + v->size(), d);
-    if (v->empty() || error != std::errc() || end != v->data() + v->size() || !std::isfinite(d)) {
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), d);
+    if (text.empty() || error != std::errc() || end != text.data() + text.size() || !std::isfinite(d)) {
       return Status::InvalidArgument(fmt::format("'{}' must be a finite number, not '{}'", name, *v)).with_field(name);
     }
     return std::optional<double>(d);

@@ -49,7 +49,7 @@ struct HttpServer::Impl {
     request.body = req.body;
     HttpResponse response = api.Handle(request);
     res.status = response.status;
-    res.set_content(std::move(response.body), response.content_type.c_str());
+    res.set_content(response.body, response.content_type);
   }
 };
 
@@ -94,7 +94,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Bind(db::Database& database, Ser
                                "{} header lines, {} bytes: the limits are {} lines, {} bytes", req.headers.size(),
                                bytes, self->options.max_header_count, self->options.max_header_bytes)));
     res.status = 431;
-    res.set_content(std::move(r.body), r.content_type.c_str());
+    res.set_content(r.body, r.content_type);
     return httplib::Server::HandlerResponse::Handled;
   });
 
@@ -108,9 +108,9 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Bind(db::Database& database, Ser
             ? Status::ResourceExhausted(fmt::format("the request body exceeds {} bytes", self->options.max_body_bytes))
             : Status::InvalidArgument(fmt::format("HTTP {}: {}", res.status, ReasonPhrase(res.status)));
     HttpResponse r = ErrorResponse(res.status, status);
-    res.set_content(std::move(r.body), r.content_type.c_str());
+    res.set_content(r.body, r.content_type);
   });
-  http.set_exception_handler([](const httplib::Request& req, httplib::Response& res, std::exception_ptr) {
+  http.set_exception_handler([](const httplib::Request& req, httplib::Response& res, const std::exception_ptr&) {
     spdlog::error("{} {}: exception in the HTTP layer", req.method, req.path);
     res.status = 500;
   });
