@@ -252,8 +252,8 @@ class Reader {
     std::array<char, 512> message{};
     // serd hands over a va_list it initialised, through a pointer clang-analyzer cannot follow.
     va_list args;
-    va_copy(args, *error->args);  // NOLINT(clang-analyzer-valist.Uninitialized)
-    std::vsnprintf(message.data(), message.size(), error->fmt, args);
+    va_copy(args, *error->args);                                       // NOLINT(clang-analyzer-valist.Uninitialized)
+    std::vsnprintf(message.data(), message.size(), error->fmt, args);  // NOLINT(clang-analyzer-valist.Uninitialized)
     va_end(args);
     std::string text(message.data());
     while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
