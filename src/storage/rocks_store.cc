@@ -81,7 +81,7 @@ std::string PrefixEnd(std::string_view prefix) {
 constexpr std::size_t kLongScanPrefix = 2;  // at most this long: a whole key space (KVStore::ScanPrefix)
 constexpr std::size_t kWholeSpaceReadahead = std::size_t{2} << 20;
 
-// A RocksDB iterator kept between narrow scans, with the prefix and bound it last read under.
+// A RocksDB iterator with the prefix and bound it reads under; narrow scans keep it between them.
 // ReadOptions::iterate_upper_bound points at `upper_slice`, so the object never moves.
 struct ReusableIterator {
   std::string prefix;
@@ -162,44 +162,34 @@ class RocksIterator final : public PrefixIterator {
     NoPerfCountersOnThisThread();
     std::string upper = PrefixEnd(prefix);
     // Narrow scans of the latest state reuse a kept iterator (snapshots cannot be refreshed, and
-    // whole-space scans read ahead).
+    // whole-space scans read ahead); the others make one of their own and drop it at the end.
     if (snapshot == nullptr && prefix.size() > kLongScanPrefix && !upper.empty()) {
       pool_ = &pool;
-      reusable_ = pool.Take();
-      if (reusable_ && !reusable_->it->Refresh().ok()) reusable_.reset();
-      if (!reusable_) {
-        reusable_ = std::make_unique<ReusableIterator>();
-        reusable_->generation = pool.generation();
-        rocksdb::ReadOptions options;
-        options.iterate_upper_bound = &reusable_->upper_slice;
-        reusable_->it.reset(db->NewIterator(options));
-      }
-      reusable_->prefix.assign(prefix);
-      reusable_->upper = std::move(upper);
-      reusable_->upper_slice = rocksdb::Slice(reusable_->upper);
-      it_ = reusable_->it.get();
-      prefix_ = reusable_->prefix;
-    } else {
-      upper_ = std::move(upper);
-      upper_slice_ = rocksdb::Slice(upper_);
-      prefix_copy_.assign(prefix);
-      prefix_ = prefix_copy_;
+      state_ = pool.Take();
+      if (state_ && !state_->it->Refresh().ok()) state_.reset();
+    }
+    if (!state_) {
+      state_ = std::make_unique<ReusableIterator>();
+      if (pool_ != nullptr) state_->generation = pool.generation();
       rocksdb::ReadOptions options;
-      if (!upper_.empty()) options.iterate_upper_bound = &upper_slice_;
+      if (!upper.empty()) options.iterate_upper_bound = &state_->upper_slice;
       if (snapshot != nullptr) options.snapshot = static_cast<const RocksSnapshot*>(snapshot)->get();
       // A scan of a whole key space (every claim, or everything: conflicts, verify) reads ahead
       // explicitly from its first block missing from the cache; narrower scans (a resolve, a
       // claim, an entity card) touch a few blocks and read only those (see the table options in
       // Open).
       if (prefix.size() <= kLongScanPrefix) options.readahead_size = kWholeSpaceReadahead;
-      own_.reset(db->NewIterator(options));
-      it_ = own_.get();
+      state_->it.reset(db->NewIterator(options));
     }
+    state_->prefix.assign(prefix);
+    state_->upper = std::move(upper);
+    state_->upper_slice = rocksdb::Slice(state_->upper);
+    it_ = state_->it.get();
     it_->Seek(rocksdb::Slice(prefix.data(), prefix.size()));
   }
   ~RocksIterator() override {
     // One that ended in an error is not reused: a refresh need not rebuild what failed.
-    if (reusable_ && it_->status().ok()) pool_->Give(std::move(reusable_));
+    if (pool_ != nullptr && it_->status().ok()) pool_->Give(std::move(state_));
   }
   RocksIterator(const RocksIterator&) = delete;
   RocksIterator& operator=(const RocksIterator&) = delete;
@@ -208,24 +198,18 @@ class RocksIterator final : public PrefixIterator {
   // RocksDB at the end of that range. The prefix is compared as well so that a reused iterator
   // does not depend on RocksDB re-checking, on a reseek, what its children concluded under the
   // previous bound (7.8 does; a stale conclusion could only skip a comparison, letting a key past
-  // the new bound through, never end a scan early).
-  bool Valid() const override { return it_->Valid() && it_->key().starts_with(prefix_); }
+  // the new bound through, never end a scan early), and so that a prefix of 0xFF bytes, which has
+  // no upper bound, stops at its end.
+  bool Valid() const override { return it_->Valid() && it_->key().starts_with(state_->prefix); }
   void Next() override { it_->Next(); }
   std::string_view key() const override { return {it_->key().data(), it_->key().size()}; }
   std::span<const std::uint8_t> value() const override { return AsBytes(it_->value()); }
   Status status() const override { return FromRocks(it_->status(), "iterate"); }
 
  private:
-  rocksdb::Iterator* it_ = nullptr;
-  rocksdb::Slice prefix_;
-  // A reused iterator, given back to its pool at the end ...
-  IteratorPool* pool_ = nullptr;
-  std::unique_ptr<ReusableIterator> reusable_;
-  // ... or one of this scan's own.
-  std::string upper_;
-  rocksdb::Slice upper_slice_;
-  std::string prefix_copy_;
-  std::unique_ptr<rocksdb::Iterator> own_;
+  std::unique_ptr<ReusableIterator> state_;  // the iterator, with the prefix and bound it reads under
+  rocksdb::Iterator* it_ = nullptr;          // state_->it
+  IteratorPool* pool_ = nullptr;             // set when state_ goes back to the pool at the end
 };
 
 class RocksStore final : public KVStore {
