@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <latch>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -45,6 +46,15 @@ struct KnownClaim {
   const RelationId& predicate() const noexcept { return stored ? stored->second : added->assertion.predicate; }
 };
 
+// Records read from the WAL in one batch. Decode checks everything but the signatures and lists
+// the signatures still to verify in `work`; threads then claim them one at a time (Verify), and
+// Conclude turns the ones that failed into verdicts. `delta` counts what was verified and trusted.
+struct PreparedBatch {
+  std::vector<Pending> records;
+  std::vector<std::pair<std::size_t, std::size_t>> work;  // (record, signature) pairs to verify
+  IngestStats delta;
+};
+
 // What one batch adds, so that later records in the same batch see it before it is written.
 struct BatchState {
   storage::WriteBatch batch;
@@ -72,10 +82,26 @@ struct Ingestor::State {
   std::thread worker;
 
   void Run();
-  Status ApplyBatch(wal::WalReader& reader, bool& progressed);
+  // Copies up to max_batch_records records out of the reader into `out` (empty: none visible).
+  Status ReadBatch(wal::WalReader& reader, std::vector<Pending>& out) const;
+  // Decodes and checks every record of the batch but its signatures, and lists those to verify.
+  void Decode(PreparedBatch& batch) const;
   void Decode(Pending& p) const;
   void DecodeTrusted(Pending& p, const AssertionId& id) const;
-  void VerifySignatures(std::vector<Pending>& batch, IngestStats& delta) const;
+  // Verifies listed signatures, each claimed from `cursor`, until none is left: several threads
+  // may run it on one batch at once (each signature's result is its own byte).
+  static void Verify(PreparedBatch& batch, std::atomic<std::size_t>& cursor);
+  // After every Verify on the batch has returned: a record with a signature that failed is rejected.
+  static void Conclude(PreparedBatch& batch);
+  // Decode, Verify on verify_threads threads (this one among them), Conclude.
+  void Prepare(PreparedBatch& batch) const;
+  // How many threads verify a batch's signatures.
+  unsigned VerifyThreads(std::size_t signatures) const;
+  // Applies a prepared batch in log order and writes it with the new applied position.
+  Status ApplyBatch(const PreparedBatch& batch);
+  // ApplyBatch(current) while `next` (read, not decoded; may be empty) is prepared on the other
+  // verifying threads, which this one joins after its apply. `next` is applied after, if at all.
+  Status ApplyWhilePreparing(const PreparedBatch& current, PreparedBatch& next);
   // Fills state.ids / state.claims for the claims the batch names, in one MultiGet.
   Status LookUpStored(const std::vector<Pending>& batch, BatchState& state);
   Status Apply(const Pending& p, BatchState& state);
@@ -164,10 +190,32 @@ Status Ingestor::WaitForApplied(wal::LogPosition position, std::chrono::millisec
 void Ingestor::State::Run() {
   auto reader = wal->NewReader(applied.load() + 1);
   Status failure = reader.ok() ? Status::Ok() : reader.status();
+  PreparedBatch current;  // prepared, to be applied next
   while (failure.ok() && !stop.load()) {
-    bool progressed = false;
-    failure = ApplyBatch(**reader, progressed);
-    if (failure.ok() && !progressed) wal->WaitForVisible(applied.load() + 1, options.idle_wait);
+    if (current.records.empty()) {
+      failure = ReadBatch(**reader, current.records);
+      if (!failure.ok()) break;
+      if (current.records.empty()) {
+        wal->WaitForVisible(applied.load() + 1, options.idle_wait);
+        continue;
+      }
+      Prepare(current);
+    }
+    // A batch that needed verifying came from the files (a restart's catch-up, a rebuild), and so,
+    // most likely, will the next: it is read now and prepared while this one is applied. Batches
+    // the submit path validated go one at a time: reading ahead would only delay them.
+    PreparedBatch next;
+    if (current.delta.signatures_verified > 0) {
+      if (Status read = ReadBatch(**reader, next.records); !read.ok()) {
+        // The batch before the unreadable record is still applied; the read error then stops the
+        // ingestor, as it would have on reading that batch first.
+        failure = ApplyBatch(current);
+        if (failure.ok()) failure = std::move(read);
+        break;
+      }
+    }
+    failure = ApplyWhilePreparing(current, next);
+    current = std::move(next);
   }
   if (!failure.ok()) {
     spdlog::error("ingest: stopped at position {}: {}", applied.load(), failure.ToString());
@@ -177,34 +225,85 @@ void Ingestor::State::Run() {
   applied_cv.notify_all();
 }
 
-Status Ingestor::State::ApplyBatch(wal::WalReader& reader, bool& progressed) {
-  // 1. Read a batch, copying payloads out of the reader.
-  std::vector<Pending> batch;
-  batch.reserve(options.max_batch_records);
+Status Ingestor::State::ApplyWhilePreparing(const PreparedBatch& current, PreparedBatch& next) {
+  const unsigned helpers = next.records.empty() ? 0 : VerifyThreads(next.records.size()) - 1;
+  if (helpers == 0) {
+    Status applied_ok = ApplyBatch(current);
+    if (applied_ok.ok() && !next.records.empty()) Prepare(next);
+    return applied_ok;
+  }
+  // The helpers decode the next batch and verify its signatures while this thread applies the
+  // current one; then it verifies with them. No more threads verify than verify_threads: with a
+  // full set of verifying threads beside the applying one, three busy threads on two cores, the
+  // scheduler left cores idle around every apply, and a rebuild ran slower than with no overlap.
+  std::atomic<std::size_t> cursor{0};
+  std::latch decoded(1);
+  Status applied_ok;
+  {
+    std::vector<std::jthread> pool;
+    pool.emplace_back([&] {
+      Decode(next);
+      decoded.count_down();
+      Verify(next, cursor);
+    });
+    for (unsigned t = 1; t < helpers; ++t) {
+      pool.emplace_back([&] {
+        decoded.wait();
+        Verify(next, cursor);
+      });
+    }
+    applied_ok = ApplyBatch(current);
+    decoded.wait();
+    if (applied_ok.ok()) Verify(next, cursor);
+  }  // joins the helpers
+  Conclude(next);
+  return applied_ok;
+}
+
+Status Ingestor::State::ReadBatch(wal::WalReader& reader, std::vector<Pending>& out) const {
+  // Payloads are copied: the reader's are valid only until its next call.
+  out.reserve(options.max_batch_records);
   for (std::size_t n = 0; n < options.max_batch_records; ++n) {
     auto record = reader.Next();
     if (!record.ok()) return std::move(record).status().with_context("ingest: read WAL");
     if (!*record) break;
-    Pending& p = batch.emplace_back();
+    Pending& p = out.emplace_back();
     p.position = (*record)->position;
     p.type = (*record)->type;
     p.payload = AlignedBytes::CopyOf((*record)->payload);
     p.note = (*record)->note;
   }
-  if (batch.empty()) return Status::Ok();
+  return Status::Ok();
+}
 
-  // 2. Decode and check everything but the signatures; then verify the signatures, in parallel.
+void Ingestor::State::Prepare(PreparedBatch& batch) const {
+  Decode(batch);
+  std::atomic<std::size_t> cursor{0};
+  {
+    std::vector<std::jthread> pool;
+    for (unsigned t = 1; t < VerifyThreads(batch.work.size()); ++t) pool.emplace_back([&] { Verify(batch, cursor); });
+    Verify(batch, cursor);
+  }
+  Conclude(batch);
+}
+
+unsigned Ingestor::State::VerifyThreads(std::size_t signatures) const {
+  const unsigned threads =
+      options.verify_threads != 0 ? options.verify_threads : std::max(1U, std::thread::hardware_concurrency());
+  // A thread for fewer than 16 signatures costs more to start than it saves.
+  return static_cast<unsigned>(std::min<std::size_t>(threads, signatures / 16 + 1));
+}
+
+Status Ingestor::State::ApplyBatch(const PreparedBatch& prepared) {
+  const std::vector<Pending>& batch = prepared.records;
   BatchState state;
-  for (Pending& p : batch) Decode(p);
-  VerifySignatures(batch, state.delta);
-
-  // 3. Apply in log order: later records see what earlier ones added.
+  state.delta = prepared.delta;
+  // In log order: later records see what earlier ones added.
   STEMEDB_RETURN_IF_ERROR(LookUpStored(batch, state));
   for (const Pending& p : batch) STEMEDB_RETURN_IF_ERROR(Apply(p, state));
   const wal::LogPosition last = batch.back().position;
   state.batch.Put(keys::kApplied, keys::EncodeU64(last));
   STEMEDB_RETURN_IF_ERROR(store->Write(state.batch).with_context(fmt::format("ingest: write batch up to {}", last)));
-  progressed = true;
   {
     std::scoped_lock lock(mu);
     applied = last;
@@ -280,40 +379,32 @@ void Ingestor::State::DecodeTrusted(Pending& p, const AssertionId& id) const {
   p.trusted = true;
 }
 
-void Ingestor::State::VerifySignatures(std::vector<Pending>& batch, IngestStats& delta) const {
+void Ingestor::State::Decode(PreparedBatch& batch) const {
+  for (Pending& p : batch.records) Decode(p);
   // (record, signature) pairs still to verify: everything this process has not verified itself.
-  std::vector<std::pair<std::size_t, std::size_t>> work;
-  for (std::size_t r = 0; r < batch.size(); ++r) {
-    Pending& p = batch[r];
-    if (p.trusted) ++delta.records_trusted;
+  for (std::size_t r = 0; r < batch.records.size(); ++r) {
+    const Pending& p = batch.records[r];
+    if (p.trusted) ++batch.delta.records_trusted;
     if (!p.verdict.ok() || p.trusted) continue;
     if (!p.assertion && !p.cosignatures) continue;
     const auto& sigs = p.assertion ? p.assertion->signatures : p.cosignatures->signatures;
-    for (std::size_t i = 0; i < sigs.size(); ++i) work.emplace_back(r, i);
+    for (std::size_t i = 0; i < sigs.size(); ++i) batch.work.emplace_back(r, i);
   }
-  delta.signatures_verified += work.size();
-  auto verify = [&](std::size_t begin, std::size_t step) {
-    for (std::size_t w = begin; w < work.size(); w += step) {
-      Pending& p = batch[work[w].first];
-      const std::size_t i = work[w].second;
-      bool ok = false;
-      if (p.assertion) {
-        ok = VerifySignatureAt(*p.assertion, i).ok();
-      } else {
-        ok = VerifySignature(p.cosignatures->id, p.cosignatures->signatures[i]).ok();
-      }
-      p.signature_ok[i] = ok ? 1 : 0;  // distinct bytes per task: no data race
-    }
-  };
-  unsigned threads =
-      options.verify_threads != 0 ? options.verify_threads : std::max(1U, std::thread::hardware_concurrency());
-  threads = static_cast<unsigned>(std::min<std::size_t>(threads, work.size() / 16 + 1));
-  {
-    std::vector<std::jthread> pool;
-    for (unsigned t = 1; t < threads; ++t) pool.emplace_back(verify, t, threads);
-    verify(0, threads);
+  batch.delta.signatures_verified += batch.work.size();
+}
+
+void Ingestor::State::Verify(PreparedBatch& batch, std::atomic<std::size_t>& cursor) {
+  for (std::size_t w = cursor.fetch_add(1); w < batch.work.size(); w = cursor.fetch_add(1)) {
+    Pending& p = batch.records[batch.work[w].first];
+    const std::size_t i = batch.work[w].second;
+    const bool ok = p.assertion ? VerifySignatureAt(*p.assertion, i).ok()
+                                : VerifySignature(p.cosignatures->id, p.cosignatures->signatures[i]).ok();
+    p.signature_ok[i] = ok ? 1 : 0;
   }
-  for (Pending& p : batch) {
+}
+
+void Ingestor::State::Conclude(PreparedBatch& batch) {
+  for (Pending& p : batch.records) {
     for (std::size_t i = 0; i < p.signature_ok.size() && p.verdict.ok(); ++i) {
       if (p.signature_ok[i] != 0) continue;
       const AssertionId& id = p.assertion ? p.assertion->id : p.cosignatures->id;

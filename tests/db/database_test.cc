@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 #include <spdlog/spdlog.h>
 
+#include <optional>
+#include <set>
+#include <span>
 #include <thread>
 
 #include "db_test_util.h"
@@ -377,6 +380,62 @@ TEST(Database, RepeatedRecordsInTheWalAreIndexedOnce) {
     ASSERT_TRUE(report.ok()) << report.status().ToString();
     EXPECT_EQ(report->mismatch_count, 0U);
     EXPECT_EQ(report->rejected.size(), 1U);
+  }
+}
+
+// Catching up from the files, the ingestor verifies the next batch while it applies this one.
+// Whatever the batch size and number of verifying threads, every bad record is rejected (and
+// only those), every signature is verified once, and the indexes are those of one big batch.
+TEST(Database, CatchingUpInManyBatchesRejectsExactlyTheBadRecords) {
+  TempDir dir;
+  std::set<std::uint64_t> bad;  // WAL positions of records that must be rejected
+  std::uint64_t signatures = 0;
+  std::vector<SignedAssertion> good;
+  {
+    auto wal = *wal::Wal::Open(dir / "wal");
+    auto append = [&](wal::RecordType type, std::span<const std::uint8_t> bytes, bool is_bad) {
+      auto position = wal->Append(type, bytes);
+      ASSERT_TRUE(position.ok());
+      if (is_bad) bad.insert(position->first);
+    };
+    for (std::uint64_t k = 0; k < 200; ++k) {
+      SignedAssertion s = SignedFor(k, {1, static_cast<std::uint8_t>(2 + k % 3)});
+      const bool forged = k % 23 == 7;
+      if (forged) s.signatures[1].signature[5] ^= 1;
+      signatures += s.signatures.size();
+      append(wal::RecordType::kAssertion, EncodeRecord(s)->bytes(), forged);
+      if (!forged) good.push_back(s);
+      if (k % 10 == 9) {  // a co-signer for a claim some batches back; every fourth one forged
+        const SignedAssertion& earlier = good[good.size() / 2];
+        CoSignatures c{earlier.id, {Key(9).Sign(earlier.id, Timestamp(static_cast<std::int64_t>(k)))}};
+        const bool forged_cosigner = k % 40 == 9;
+        if (forged_cosigner) c.signatures[0].signature[0] ^= 1;
+        ++signatures;
+        append(wal::RecordType::kCoSignature, EncodeCoSignatures(c)->bytes(), forged_cosigner);
+      }
+    }
+  }
+  std::optional<std::map<std::string, std::string>> first;
+  for (const auto& [batch_records, threads] :
+       std::vector<std::pair<std::size_t, unsigned>>{{1024, 2}, {16, 1}, {20, 2}, {33, 3}, {1, 2}}) {
+    SCOPED_TRACE(fmt::format("batches of {}, {} verifying threads", batch_records, threads));
+    std::filesystem::remove_all(dir / "kv");
+    DatabaseOptions options;
+    options.ingest.max_batch_records = batch_records;
+    options.ingest.verify_threads = threads;
+    auto db = Database::Open(dir.path(), options);
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    ASSERT_TRUE((*db)->WaitForApplied((*db)->stats().durable_position).ok());
+    const auto stats = (*db)->stats().ingest;
+    EXPECT_EQ(stats.signatures_verified, signatures);
+    EXPECT_EQ(stats.records_rejected, bad.size());
+    for (std::uint64_t position = 1; position <= (*db)->stats().durable_position; ++position) {
+      EXPECT_EQ((*db)->store().Get(keys::Rejected(position))->has_value(), bad.count(position) == 1) << position;
+    }
+    for (const SignedAssertion& s : good) ASSERT_TRUE((*db)->Get(s.id)->has_value());
+    const auto now = Dump((*db)->store());
+    if (!first) first = now;
+    EXPECT_TRUE(now == *first) << "indexes differ from those of the first rebuild";
   }
 }
 

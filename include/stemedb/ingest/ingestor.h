@@ -5,7 +5,9 @@
 // every signature verified, spread over the cores — skipped only, when trust_notes is set, for a
 // record the WAL hands over from its in-memory tail with the note of the assertion ID it was
 // validated under: the very bytes this process validated at submit) and writes the record, its index
-// entries (storage/keys.h) and the new applied position in one atomic batch. A record that fails
+// entries (storage/keys.h) and the new applied position in one atomic batch. When a batch needed
+// verifying (a restart's catch-up, a rebuild), the next one is read and verified while this one is
+// applied; batches are still applied one after another, in log order. A record that fails
 // validation is never indexed: the failure is logged as an error, counted, and kept under
 // X:{position} for `stemedb verify`.
 //
@@ -36,7 +38,7 @@ struct IngestorOptions {
   // validated. Set only when every appender of kAssertion / kCoSignature records with notes
   // validated them in full first, as Database::SubmitBatch does. false: validate everything.
   bool trust_notes = false;
-  // Threads that verify the signatures of a batch (0: one per core).
+  // Threads that verify the signatures of a batch (0: one per core), the ingestor's own among them.
   unsigned verify_threads = 0;
 };
 
