@@ -244,8 +244,9 @@ IngestResult StemeIngest(const Workload& w, const std::filesystem::path& dir) {
 // indexed by an ingestor told that they were validated. The ingestor trusts what the WAL's tail
 // cache hands it with a note; a record it has to read back from the files (the appends ran more
 // than the cache ahead of it) it validates in full, signatures included, as after a restart. So
-// the appender keeps the ingestor within kMaxLagRecords (~16 MB of log, a quarter of the cache),
-// as a bulk loader with bounded lag would: what is measured stays below verification.
+// the appender keeps the ingestor within kMaxLagRecords (~13 MB of log at ~318 bytes a claim, a
+// fifth of the 64 MiB cache), as a bulk loader with bounded lag would: what is measured stays
+// below verification.
 constexpr std::uint64_t kMaxLagRecords = 40000;
 void AppendPreVerified(const Workload& w, const std::vector<AlignedBytes>& records, wal::Wal& wal,
                        ingest::Ingestor& ingestor) {
