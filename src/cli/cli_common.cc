@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
 #include <fstream>
 #include <sstream>
 
@@ -20,6 +21,26 @@ Result<lens::AuthorityTable> ReadAuthorityFile(const std::string& path) {
   }();
   if (!table.ok()) return std::move(table).status().with_context("--authority " + path);
   return table;
+}
+
+Status WaitUntilQueryable(db::Database& database) {
+  const auto start = std::chrono::steady_clock::now();
+  bool reported = false;
+  db::Database::CatchUpOptions options;
+  options.progress_every = std::chrono::seconds(5);
+  options.progress = [&reported](wal::LogPosition applied, wal::LogPosition end, double per_second) {
+    fmt::print(stderr, "stemedb: catching up with the log: {} of {} records applied ({:.0f}%), {:.0f} records/s",
+               applied, end, 100.0 * static_cast<double>(applied) / static_cast<double>(end), per_second);
+    if (per_second > 0) fmt::print(stderr, ", about {:.0f} s left", static_cast<double>(end - applied) / per_second);
+    fmt::print(stderr, "\n");
+    reported = true;
+  };
+  Status caught_up = database.CatchUp(database.stats().durable_position, options);
+  if (caught_up.ok() && reported) {
+    fmt::print(stderr, "stemedb: caught up after {:.0f} s\n",
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  return caught_up;
 }
 
 }  // namespace stemedb::cli

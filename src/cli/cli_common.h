@@ -5,6 +5,7 @@
 #include <string>
 
 #include "stemedb/base/status.h"
+#include "stemedb/db/database.h"
 #include "stemedb/lens/lens.h"
 
 namespace stemedb::cli {
@@ -23,5 +24,11 @@ inline int Fail(const Status& status) {
 // Errors: NotFound when the file cannot be read; InvalidArgument, naming the file, when it is not
 // such a table.
 Result<lens::AuthorityTable> ReadAuthorityFile(const std::string& path);
+
+// Waits until `database` has applied everything its log held when called, so that a command sees
+// every write acknowledged before it started. A rebuild or the catch-up after a crash can take
+// minutes on a large log: the wait lasts as long as the ingestor keeps applying, and says on stderr
+// every 5 seconds how far it is. Errors: Database::CatchUp's.
+Status WaitUntilQueryable(db::Database& database);
 
 }  // namespace stemedb::cli

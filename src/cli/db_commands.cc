@@ -30,7 +30,7 @@ Result<std::unique_ptr<db::Database>> OpenDatabase(const std::string& dir) {
 // every write acknowledged before it started.
 Result<std::unique_ptr<db::Database>> OpenCaughtUp(const std::string& dir) {
   STEMEDB_ASSIGN_OR_RETURN(auto database, OpenDatabase(dir));
-  STEMEDB_RETURN_IF_ERROR(database->WaitForApplied(database->stats().durable_position));
+  STEMEDB_RETURN_IF_ERROR(WaitUntilQueryable(*database));
   return database;
 }
 
@@ -258,7 +258,7 @@ int Stats(const std::string& dir, bool json) {
 }
 
 int Verify(const std::string& dir, bool json) {
-  auto database = OpenDatabase(dir);
+  auto database = OpenCaughtUp(dir);  // the live indexes first, with progress; then the check
   if (!database.ok()) return Fail(database.status());
   const bool tty = ::isatty(STDERR_FILENO) != 0;
   const auto start = std::chrono::steady_clock::now();

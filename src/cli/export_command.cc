@@ -91,7 +91,7 @@ int Export(const ExportFlags& f) {
   auto database = db::Database::Open(f.db);
   if (!database.ok()) return Fail(database.status());
   auto& db = **database;
-  if (Status caught_up = db.WaitForApplied(db.stats().durable_position); !caught_up.ok()) return Fail(caught_up);
+  if (Status caught_up = WaitUntilQueryable(db); !caught_up.ok()) return Fail(caught_up);
   auto out = Output::Open(f.out);
   if (!out.ok()) return Fail(out.status());
 

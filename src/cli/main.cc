@@ -163,9 +163,8 @@ int Demo(const std::filesystem::path& db) {
   if (!submitted.ok()) return Fail(submitted.status());
   std::size_t appended = 0;
   for (const auto& r : *submitted) appended += r.already_stored ? 0 : 1;
+  if (Status applied = WaitUntilQueryable(**database); !applied.ok()) return Fail(applied);
   const auto durable = (*database)->stats().durable_position;
-  Status applied = (*database)->WaitForApplied(durable);
-  if (!applied.ok()) return Fail(applied);
 
   fmt::print("StemeDB demo database: {}\n", std::filesystem::absolute(db).string());
   fmt::print("stored {} new signed assertions (verified, fsynced, indexed); the log holds {} records\n\n", appended,

@@ -573,6 +573,40 @@ Status Database::WaitForApplied(wal::LogPosition position, std::chrono::millisec
   return impl_->ingestor->WaitForApplied(position, timeout);
 }
 
+Status Database::CatchUp(wal::LogPosition position, const CatchUpOptions& options) {
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  const wal::LogPosition applied_at_start = impl_->ingestor->applied_position();
+  wal::LogPosition last_applied = applied_at_start;
+  auto last_advance = start;  // when the applied position last moved
+  auto next_report = start + options.progress_every;
+  for (;;) {
+    const auto now = Clock::now();
+    const auto until = std::min(next_report, last_advance + options.stall_timeout);
+    const auto wait = std::max(std::chrono::milliseconds(1), std::chrono::ceil<std::chrono::milliseconds>(until - now));
+    Status waited = impl_->ingestor->WaitForApplied(position, wait);
+    if (waited.ok() || waited.code() != StatusCode::kUnavailable) return waited;
+    if (Status stopped = impl_->ingestor->stats().error; !stopped.ok()) return stopped;
+    const wal::LogPosition applied = impl_->ingestor->applied_position();
+    const auto after = Clock::now();
+    if (applied != last_applied) {
+      last_applied = applied;
+      last_advance = after;
+    } else if (after - last_advance >= options.stall_timeout) {
+      return Status::Unavailable(fmt::format("the ingestor applied nothing for {:.1f} s: at position {} of {}",
+                                             std::chrono::duration<double>(options.stall_timeout).count(), applied,
+                                             position));
+    }
+    if (after >= next_report) {
+      if (options.progress) {
+        const double seconds = std::chrono::duration<double>(after - start).count();
+        options.progress(applied, position, static_cast<double>(applied - applied_at_start) / seconds);
+      }
+      next_report = after + options.progress_every;
+    }
+  }
+}
+
 DatabaseStats Database::stats() {
   DatabaseStats s;
   s.durable_position = impl_->wal->durable_position();
@@ -606,7 +640,7 @@ Result<Database::VerifyReport> Database::Verify(
   const wal::LogPosition log_end = impl_->wal->durable_position();
   report.log_end = log_end;
   // The live indexes must have caught up with the log before they can be compared with a rebuild.
-  STEMEDB_RETURN_IF_ERROR(WaitForApplied(log_end, std::chrono::minutes(10)).with_context("verify: catch up"));
+  STEMEDB_RETURN_IF_ERROR(CatchUp(log_end, CatchUpOptions{}).with_context("verify: catch up"));
 
   std::error_code ec;
   std::filesystem::remove_all(scratch_dir, ec);

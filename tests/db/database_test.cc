@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <spdlog/spdlog.h>
 
+#include <fstream>
 #include <optional>
 #include <set>
 #include <span>
@@ -437,6 +438,76 @@ TEST(Database, CatchingUpInManyBatchesRejectsExactlyTheBadRecords) {
     if (!first) first = now;
     EXPECT_TRUE(now == *first) << "indexes differ from those of the first rebuild";
   }
+}
+
+// A rebuild can outlast any fixed timeout: CatchUp waits for as long as the ingestor applies
+// records, reporting how far it is; WaitForApplied with a timeout shorter than the rebuild gives up.
+TEST(Database, CatchUpWaitsOutARebuildAndReportsItsProgress) {
+  TempDir dir;
+  std::vector<Envelope> batch;
+  for (std::uint64_t k = 0; k < 2000; ++k) batch.push_back({SignedFor(k), std::nullopt});
+  {
+    auto db = OpenOrDie(dir.path());
+    ASSERT_TRUE(db->SubmitBatch(batch).ok());
+  }
+  std::filesystem::remove_all(dir / "kv");
+  DatabaseOptions slow;
+  slow.ingest.verify_threads = 1;
+  slow.ingest.max_batch_records = 50;
+  auto db = Database::Open(dir.path(), slow);
+  ASSERT_TRUE(db.ok()) << db.status().ToString();
+  const wal::LogPosition end = (*db)->stats().durable_position;
+  ASSERT_EQ(end, 2000U);
+  EXPECT_EQ((*db)->WaitForApplied(end, std::chrono::milliseconds(1)).code(), StatusCode::kUnavailable);
+
+  std::vector<wal::LogPosition> reported;
+  Database::CatchUpOptions options;
+  options.progress_every = std::chrono::milliseconds(1);
+  options.progress = [&](wal::LogPosition applied, wal::LogPosition target, double per_second) {
+    EXPECT_EQ(target, end);
+    EXPECT_GE(per_second, 0.0);
+    reported.push_back(applied);
+  };
+  ASSERT_TRUE((*db)->CatchUp(end, options).ok());
+  EXPECT_EQ((*db)->stats().applied_position, end);
+  ASSERT_FALSE(reported.empty());  // 2,000 signatures on one thread take far longer than 1 ms
+  EXPECT_TRUE(std::is_sorted(reported.begin(), reported.end()));
+  EXPECT_LT(reported.front(), end);
+  for (std::uint64_t k : {std::uint64_t{0}, std::uint64_t{1999}}) EXPECT_TRUE((*db)->Get(SignedFor(k).id)->has_value());
+}
+
+// An ingestor stopped by a damaged log: CatchUp returns its error at once instead of waiting.
+TEST(Database, CatchUpReturnsTheErrorThatStoppedTheIngestor) {
+  TempDir dir;
+  DatabaseOptions small_segments;
+  small_segments.wal.segment_bytes = 4096;
+  {
+    auto db = Database::Open(dir.path(), small_segments);
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    for (std::uint64_t k = 0; k < 60; ++k) ASSERT_TRUE((*db)->Submit(SignedFor(k)).ok());
+  }
+  // Damage a record in the middle of the first segment (only the last one is checked on open; the
+  // others are checked as they are read).
+  std::vector<std::filesystem::path> segments;
+  for (const auto& e : std::filesystem::directory_iterator(dir / "wal")) segments.push_back(e.path());
+  std::sort(segments.begin(), segments.end());
+  ASSERT_GE(segments.size(), 3U);
+  {
+    std::fstream f(segments.front(), std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(std::filesystem::file_size(segments.front()) / 2));
+    f.put('\x5a');
+  }
+  std::filesystem::remove_all(dir / "kv");
+  auto db = Database::Open(dir.path(), small_segments);
+  ASSERT_TRUE(db.ok()) << db.status().ToString();
+  Database::CatchUpOptions options;
+  options.stall_timeout = std::chrono::minutes(10);
+  const auto start = std::chrono::steady_clock::now();
+  const Status caught_up = (*db)->CatchUp((*db)->stats().durable_position, options);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::minutes(1));
+  ASSERT_FALSE(caught_up.ok());
+  EXPECT_EQ(caught_up.code(), StatusCode::kCorruption) << caught_up.ToString();
+  EXPECT_FALSE((*db)->stats().ingest.error.ok());
 }
 
 TEST(Database, SurvivesManyOpenCloseCyclesAndRebuildsFromTheWal) {

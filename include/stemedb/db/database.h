@@ -156,8 +156,22 @@ class Database {
   Result<VerifyReport> Verify(const std::filesystem::path& scratch_dir,
                               const std::function<void(wal::LogPosition, wal::LogPosition)>& progress = {});
 
-  // Read-your-writes: blocks until everything up to `position` is queryable.
+  // Read-your-writes: blocks until everything up to `position` is queryable. Errors: the
+  // ingestor's, if it stopped on one; Unavailable when `timeout` passes first.
   Status WaitForApplied(wal::LogPosition position, std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
+  // For waits that may be long — a rebuild of every index, the catch-up after a crash — which no
+  // fixed timeout suits: waits until `position` is applied for as long as the ingestor keeps
+  // applying, calling `progress` every `progress_every` meanwhile (never, if the wait is shorter).
+  // Errors: the ingestor's, if it stopped on one; Unavailable if it applied nothing for
+  // `stall_timeout`.
+  struct CatchUpOptions {
+    std::chrono::milliseconds stall_timeout = std::chrono::minutes(5);
+    std::chrono::milliseconds progress_every = std::chrono::seconds(10);
+    // (applied position, `position`, records applied per second since the wait began)
+    std::function<void(wal::LogPosition, wal::LogPosition, double)> progress;
+  };
+  Status CatchUp(wal::LogPosition position, const CatchUpOptions& options);
   DatabaseStats stats();
 
   // Stops the ingestor, closes the WAL and the store. Idempotent.
