@@ -9,6 +9,7 @@
 #include <functional>
 #include <thread>
 
+#include "stemedb/base/thread_name.h"
 #include "stemedb/model/codec.h"
 #include "stemedb/storage/keys.h"
 
@@ -200,7 +201,12 @@ Result<std::vector<SubmitResult>> Database::SubmitBatch(std::span<const Envelope
   };
   {
     std::vector<std::jthread> helpers;
-    for (unsigned t = 1; t < threads; ++t) helpers.emplace_back(validate_and_plan);
+    for (unsigned t = 1; t < threads; ++t) {
+      helpers.emplace_back([&validate_and_plan] {
+        SetThreadName("stemedb-verify");
+        validate_and_plan();
+      });
+    }
     validate_and_plan();
   }
   for (std::size_t i = 0; i < verdicts.size(); ++i) {

@@ -10,6 +10,7 @@
 #include <set>
 #include <thread>
 
+#include "stemedb/base/thread_name.h"
 #include "stemedb/model/codec.h"
 #include "stemedb/model/signing.h"
 #include "stemedb/model/validate.h"
@@ -153,6 +154,7 @@ Result<std::unique_ptr<Ingestor>> Ingestor::Start(wal::Wal& wal, storage::KVStor
   state->stats.applied_position = position;
   State* raw = state.get();
   state->worker = std::thread([raw] { raw->Run(); });
+  SetThreadName(state->worker, "stemedb-ingest");
   spdlog::info("ingest: resuming after position {} (WAL at {})", position, wal.visible_position());
   return std::unique_ptr<Ingestor>(new Ingestor(std::move(state)));
 }
@@ -242,12 +244,14 @@ Status Ingestor::State::ApplyWhilePreparing(const PreparedBatch& current, Prepar
   {
     std::vector<std::jthread> pool;
     pool.emplace_back([&] {
+      SetThreadName("stemedb-verify");
       Decode(next);
       decoded.count_down();
       Verify(next, cursor);
     });
     for (unsigned t = 1; t < helpers; ++t) {
       pool.emplace_back([&] {
+        SetThreadName("stemedb-verify");
         decoded.wait();
         Verify(next, cursor);
       });
@@ -281,7 +285,12 @@ void Ingestor::State::Prepare(PreparedBatch& batch) const {
   std::atomic<std::size_t> cursor{0};
   {
     std::vector<std::jthread> pool;
-    for (unsigned t = 1; t < VerifyThreads(batch.work.size()); ++t) pool.emplace_back([&] { Verify(batch, cursor); });
+    for (unsigned t = 1; t < VerifyThreads(batch.work.size()); ++t) {
+      pool.emplace_back([&] {
+        SetThreadName("stemedb-verify");
+        Verify(batch, cursor);
+      });
+    }
     Verify(batch, cursor);
   }
   Conclude(batch);

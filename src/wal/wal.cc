@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "segment_scan.h"
+#include "stemedb/base/thread_name.h"
 
 namespace stemedb::wal {
 
@@ -413,6 +414,7 @@ Result<std::unique_ptr<Wal>> Wal::Open(const std::filesystem::path& dir, WalOpti
   state->visible = last;
   State* raw = state.get();
   state->writer = std::thread([raw] { raw->RunWriter(); });
+  SetThreadName(state->writer, "stemedb-wal");
   spdlog::info("wal: opened {} at position {} ({} segments)", dir.string(), last, state->recovery.segments);
   return std::unique_ptr<Wal>(new Wal(std::move(state)));
 }

@@ -510,6 +510,21 @@ TEST(Database, CatchUpReturnsTheErrorThatStoppedTheIngestor) {
   EXPECT_FALSE((*db)->stats().ingest.error.ok());
 }
 
+// The database's long-lived threads carry names (top -H, perf), apart from RocksDB's.
+TEST(Database, ItsThreadsAreNamed) {
+  TempDir dir;
+  auto db = OpenOrDie(dir.path());
+  std::multiset<std::string> names;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    names.insert(name);
+  }
+  EXPECT_EQ(names.count("stemedb-wal"), 1U);
+  EXPECT_EQ(names.count("stemedb-ingest"), 1U);
+}
+
 TEST(Database, SurvivesManyOpenCloseCyclesAndRebuildsFromTheWal) {
   TempDir dir;
   std::uint64_t key = 0;

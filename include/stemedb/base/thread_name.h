@@ -1,0 +1,16 @@
+// Names for StemeDB's threads, so that `top -H`, `perf` and debuggers tell them apart
+// (stemedb-wal, stemedb-ingest, stemedb-verify) from each other and from RocksDB's.
+#pragma once
+
+#include <string_view>
+#include <thread>
+
+namespace stemedb {
+
+// Names the calling thread. Linux keeps at most 15 bytes of a name: a longer one is cut there.
+// Naming is a diagnostic aid: a failure is ignored.
+void SetThreadName(std::string_view name) noexcept;
+// Names `thread` (joinable), e.g. right after starting it, so that it has its name before it runs.
+void SetThreadName(std::thread& thread, std::string_view name) noexcept;
+
+}  // namespace stemedb
