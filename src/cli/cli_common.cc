@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <sstream>
@@ -23,16 +24,21 @@ Result<lens::AuthorityTable> ReadAuthorityFile(const std::string& path) {
   return table;
 }
 
+void PrintCatchUpProgress(wal::LogPosition applied, wal::LogPosition end, double per_second) {
+  fmt::print(stderr, "stemedb: catching up with the log: {} of {} records applied ({:.0f}%), {:.0f} records/s", applied,
+             end, 100.0 * static_cast<double>(applied) / static_cast<double>(std::max<wal::LogPosition>(end, 1)),
+             per_second);
+  if (per_second > 0) fmt::print(stderr, ", about {:.0f} s left", static_cast<double>(end - applied) / per_second);
+  fmt::print(stderr, "\n");
+}
+
 Status WaitUntilQueryable(db::Database& database) {
   const auto start = std::chrono::steady_clock::now();
   bool reported = false;
   db::Database::CatchUpOptions options;
   options.progress_every = std::chrono::seconds(5);
   options.progress = [&reported](wal::LogPosition applied, wal::LogPosition end, double per_second) {
-    fmt::print(stderr, "stemedb: catching up with the log: {} of {} records applied ({:.0f}%), {:.0f} records/s",
-               applied, end, 100.0 * static_cast<double>(applied) / static_cast<double>(end), per_second);
-    if (per_second > 0) fmt::print(stderr, ", about {:.0f} s left", static_cast<double>(end - applied) / per_second);
-    fmt::print(stderr, "\n");
+    PrintCatchUpProgress(applied, end, per_second);
     reported = true;
   };
   Status caught_up = database.CatchUp(database.stats().durable_position, options);

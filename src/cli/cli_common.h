@@ -25,6 +25,10 @@ inline int Fail(const Status& status) {
 // such a table.
 Result<lens::AuthorityTable> ReadAuthorityFile(const std::string& path);
 
+// Prints on stderr how far a catch-up is: "stemedb: catching up with the log: A of E records
+// applied (P%), R records/s, about S s left".
+void PrintCatchUpProgress(wal::LogPosition applied, wal::LogPosition end, double per_second);
+
 // Waits until `database` has applied everything its log held when called, so that a command sees
 // every write acknowledged before it started. A rebuild or the catch-up after a crash can take
 // minutes on a large log: the wait lasts as long as the ingestor keeps applying, and says on stderr

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <charconv>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -20,6 +21,51 @@
 
 namespace stemedb::cli {
 namespace {
+
+// A server may start on indexes behind their log: rebuilt (kv/ deleted), or after a crash. It
+// serves meanwhile, answering from what is applied (must_see waits for a position; /healthz
+// reports the lag). CatchUpReporter says so on stderr, then how far the catch-up is every 10
+// seconds, and when it is done. Poll is called by one thread, a few times a second.
+class CatchUpReporter {
+ public:
+  explicit CatchUpReporter(db::Database& database) : database_(database) {
+    const db::DatabaseStats stats = database_.stats();
+    end_ = stats.durable_position;
+    applied_at_start_ = stats.applied_position;
+    done_ = stats.applied_position >= end_;
+    if (!done_) {
+      fmt::print(stderr,
+                 "stemedb: the indexes are {} records behind the log (rebuilt, or after a crash): until they catch "
+                 "up, queries answer from what is applied (must_see waits for a position; /healthz reports the lag)\n",
+                 end_ - stats.applied_position);
+    }
+  }
+
+  void Poll() {
+    if (done_) return;
+    const db::DatabaseStats stats = database_.stats();
+    const auto now = std::chrono::steady_clock::now();
+    const double seconds = std::chrono::duration<double>(now - start_).count();
+    if (stats.applied_position >= end_) {
+      fmt::print(stderr, "stemedb: caught up with the log after {:.0f} s\n", seconds);
+      done_ = true;
+    } else if (!stats.ingest.error.ok()) {
+      done_ = true;  // the ingestor logged its error; it applies nothing more
+    } else if (now >= next_report_) {
+      PrintCatchUpProgress(stats.applied_position, end_,
+                           static_cast<double>(stats.applied_position - applied_at_start_) / seconds);
+      next_report_ = now + std::chrono::seconds(10);
+    }
+  }
+
+ private:
+  db::Database& database_;
+  wal::LogPosition end_ = 0;
+  wal::LogPosition applied_at_start_ = 0;
+  bool done_ = false;
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point next_report_ = start_ + std::chrono::seconds(10);
+};
 
 struct ServeFlags {
   std::string db;
@@ -81,7 +127,9 @@ int Serve(const ServeFlags& f) {
   auto http = server::HttpServer::Bind(**database, std::move(options));
   if (!http.ok()) return Fail(http.status());
 
+  CatchUpReporter catch_up(**database);
   std::atomic<bool> done{false};
+  // Waits for SIGTERM / SIGINT; between signals, reports a catch-up in progress.
   std::thread signal_waiter([&] {
     const timespec poll_interval{0, 200'000'000};
     while (!done) {
@@ -91,6 +139,7 @@ int Serve(const ServeFlags& f) {
         (*http)->Stop();
         return;
       }
+      catch_up.Poll();
     }
   });
 

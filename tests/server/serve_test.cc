@@ -251,6 +251,42 @@ void ExpectAllPresent(const std::filesystem::path& db, const std::vector<std::st
   }
 }
 
+// A server started on indexes behind their log (here: kv/ deleted) serves while they catch up,
+// says so on stderr, and says when they have.
+TEST(Serve, SaysWhenItStartsBehindItsLogAndWhenItHasCaughtUp) {
+  stemedb::testing::TempDir dir;
+  std::vector<Envelope> batch;
+  for (std::uint64_t k = 0; k < 3000; ++k) batch.push_back({SignedFor(k), std::nullopt});
+  {
+    auto database = db::Database::Open(dir / "db");
+    ASSERT_TRUE(database.ok()) << database.status().ToString();
+    ASSERT_TRUE((*database)->SubmitBatch(batch).ok());
+  }
+  std::filesystem::remove_all(dir / "db" / "kv");
+  Server server(dir / "db", dir / "serve.log");
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (server.process().Stderr().find("caught up") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(50ms);
+  }
+  const std::string said = server.process().Stderr();
+  const auto behind = said.find("records behind the log");
+  const auto caught_up = said.find("caught up with the log after");
+  ASSERT_NE(behind, std::string::npos) << said;
+  ASSERT_NE(caught_up, std::string::npos) << said;
+  EXPECT_LT(behind, caught_up);
+  auto c = server.Client();
+  auto got = c.Get("/v1/assertions/" + SignedFor(2999).id.ToHex());
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->status, 200) << got->body;
+  // A server on indexes that are up to date says neither.
+  server.process().Signal(SIGTERM);
+  server.process().Wait();
+  Server again(dir / "db", dir / "serve2.log");
+  ExpectHealthy(again);
+  EXPECT_EQ(again.process().Stderr().find("behind the log"), std::string::npos) << again.process().Stderr();
+}
+
 TEST(Serve, SigtermDrainsWritesInFlight) {
   stemedb::testing::TempDir dir;
   std::vector<std::string> acknowledged;
