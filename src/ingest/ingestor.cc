@@ -83,7 +83,8 @@ struct Ingestor::State {
   std::thread worker;
 
   void Run();
-  // Copies up to max_batch_records records out of the reader into `out` (empty: none visible).
+  // Copies records out of the reader into `out` up to max_batch_records and max_batch_bytes (empty:
+  // none visible).
   Status ReadBatch(wal::WalReader& reader, std::vector<Pending>& out) const;
   // Decodes and checks every record of the batch but its signatures, and lists those to verify.
   void Decode(PreparedBatch& batch) const;
@@ -266,8 +267,9 @@ Status Ingestor::State::ApplyWhilePreparing(const PreparedBatch& current, Prepar
 
 Status Ingestor::State::ReadBatch(wal::WalReader& reader, std::vector<Pending>& out) const {
   // Payloads are copied: the reader's are valid only until its next call.
-  out.reserve(options.max_batch_records);
-  for (std::size_t n = 0; n < options.max_batch_records; ++n) {
+  out.reserve(std::min<std::size_t>(options.max_batch_records, 1024));
+  std::size_t bytes = 0;
+  for (std::size_t n = 0; n < options.max_batch_records && bytes < options.max_batch_bytes; ++n) {
     auto record = reader.Next();
     if (!record.ok()) return std::move(record).status().with_context("ingest: read WAL");
     if (!*record) break;
@@ -276,6 +278,7 @@ Status Ingestor::State::ReadBatch(wal::WalReader& reader, std::vector<Pending>& 
     p.type = (*record)->type;
     p.payload = AlignedBytes::CopyOf((*record)->payload);
     p.note = (*record)->note;
+    bytes += p.payload.bytes().size();
   }
   return Status::Ok();
 }
@@ -324,6 +327,7 @@ Status Ingestor::State::ApplyBatch(const PreparedBatch& prepared) {
     stats.evidence_added += state.delta.evidence_added;
     stats.signatures_verified += state.delta.signatures_verified;
     stats.records_trusted += state.delta.records_trusted;
+    ++stats.batches_applied;
   }
   applied_cv.notify_all();
   return Status::Ok();

@@ -18,6 +18,7 @@ namespace stemedb::db {
 namespace {
 
 using stemedb::testing::TempDir;
+using testing::ClaimFor;
 using testing::Dump;
 using testing::Key;
 using testing::SignedFor;
@@ -437,6 +438,51 @@ TEST(Database, CatchingUpInManyBatchesRejectsExactlyTheBadRecords) {
     const auto now = Dump((*db)->store());
     if (!first) first = now;
     EXPECT_TRUE(now == *first) << "indexes differ from those of the first rebuild";
+  }
+}
+
+// Evidence records can be megabytes each: a batch ends once it holds max_batch_bytes of records
+// (a larger record makes a batch of its own), and the indexes are the same whatever the bound.
+TEST(Database, IngestBatchesAreBoundedInBytes) {
+  TempDir dir;
+  std::vector<Envelope> batch;
+  for (std::uint64_t k = 0; k < 40; ++k) {
+    const std::string evidence(10000 + k, static_cast<char>('a' + k % 26));
+    Assertion a = ClaimFor(k);
+    a.source_hash = Blake3(evidence);
+    const KeyPair key = Key(1);
+    const KeyPair* signer[] = {&key};
+    batch.push_back({std::move(SignAssertion(a, signer, Timestamp(1700000000000000))).value(), evidence});
+  }
+  {
+    auto db = OpenOrDie(dir.path());
+    ASSERT_TRUE(db->SubmitBatch(batch).ok());
+  }
+  std::map<std::string, std::string> first;
+  for (std::size_t max_bytes : {std::size_t{32} << 20, std::size_t{25000}, std::size_t{1}}) {
+    SCOPED_TRACE(max_bytes);
+    std::filesystem::remove_all(dir / "kv");
+    DatabaseOptions options;
+    options.ingest.max_batch_bytes = max_bytes;
+    auto db = Database::Open(dir.path(), options);
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    ASSERT_TRUE((*db)->WaitForApplied((*db)->stats().durable_position).ok());
+    const auto stats = (*db)->stats().ingest;
+    EXPECT_EQ(stats.records_applied, 80U);  // 40 evidence records, 40 assertions
+    EXPECT_EQ(stats.evidence_added, 40U);
+    if (max_bytes == 1) {
+      EXPECT_EQ(stats.batches_applied, 80U);
+    } else if (max_bytes == 25000) {
+      // Evidence of ~10 KB then its assertion of a few hundred bytes, alternating: a batch ends with
+      // the record that takes it past 25,000 bytes, so it holds five or six records.
+      EXPECT_GE(stats.batches_applied, 13U);
+      EXPECT_LE(stats.batches_applied, 16U);
+    } else {
+      EXPECT_EQ(stats.batches_applied, 1U);
+    }
+    const auto now = Dump((*db)->store());
+    if (first.empty()) first = now;
+    EXPECT_TRUE(now == first);
   }
 }
 

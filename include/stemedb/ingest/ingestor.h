@@ -31,6 +31,9 @@ namespace stemedb::ingest {
 
 struct IngestorOptions {
   std::size_t max_batch_records = 1024;  // records per RocksDB batch at most
+  // Record bytes per batch at most (a record larger than this makes a batch of its own): evidence
+  // records may be megabytes each, and a catch-up holds two batches in memory at once.
+  std::size_t max_batch_bytes = 32U << 20;
   ValidationLimits limits;
   std::chrono::milliseconds idle_wait{20};  // how long to sleep on an idle WAL between checks of stop
   // Whether a signed record the WAL returns with a note (WalRecord::note: read from the WAL's
@@ -51,6 +54,7 @@ struct IngestStats {
   std::uint64_t evidence_added = 0;
   std::uint64_t signatures_verified = 0;  // Ed25519 verifications done by the ingestor
   std::uint64_t records_trusted = 0;      // not validated again: noted as validated by this process
+  std::uint64_t batches_applied = 0;      // atomic RocksDB writes (each with its applied position)
   Status error;                           // the failure that stopped the ingestor, if any
 };
 
