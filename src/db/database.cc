@@ -9,7 +9,7 @@
 #include <functional>
 #include <thread>
 
-#include "stemedb/base/thread_name.h"
+#include "stemedb/base/thread.h"
 #include "stemedb/model/codec.h"
 #include "stemedb/storage/keys.h"
 
@@ -170,8 +170,7 @@ Result<std::vector<SubmitResult>> Database::SubmitBatch(std::span<const Envelope
   std::vector<Status> verdicts(envelopes.size());
   std::vector<Impl::Planned> plans(envelopes.size());
   constexpr std::size_t kChunk = 32;
-  unsigned threads = impl_->options.verify_threads != 0 ? impl_->options.verify_threads
-                                                        : std::max(1U, std::thread::hardware_concurrency());
+  unsigned threads = impl_->options.verify_threads != 0 ? impl_->options.verify_threads : CoreCount();
   threads = static_cast<unsigned>(std::min<std::size_t>(threads, (envelopes.size() + kChunk - 1) / kChunk));
   std::atomic<std::size_t> next{0};
   auto validate_and_plan = [&] {

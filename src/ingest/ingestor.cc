@@ -10,7 +10,7 @@
 #include <set>
 #include <thread>
 
-#include "stemedb/base/thread_name.h"
+#include "stemedb/base/thread.h"
 #include "stemedb/model/codec.h"
 #include "stemedb/model/signing.h"
 #include "stemedb/model/validate.h"
@@ -300,8 +300,7 @@ void Ingestor::State::Prepare(PreparedBatch& batch) const {
 }
 
 unsigned Ingestor::State::VerifyThreads(std::size_t signatures) const {
-  const unsigned threads =
-      options.verify_threads != 0 ? options.verify_threads : std::max(1U, std::thread::hardware_concurrency());
+  const unsigned threads = options.verify_threads != 0 ? options.verify_threads : CoreCount();
   // A thread for fewer than 16 signatures costs more to start than it saves.
   return static_cast<unsigned>(std::min<std::size_t>(threads, signatures / 16 + 1));
 }

@@ -12,7 +12,7 @@
 #include <thread>
 
 #include "segment_scan.h"
-#include "stemedb/base/thread_name.h"
+#include "stemedb/base/thread.h"
 
 namespace stemedb::wal {
 

@@ -1,4 +1,4 @@
-#include "stemedb/base/thread_name.h"
+#include "stemedb/base/thread.h"
 
 #include <pthread.h>
 
@@ -18,6 +18,11 @@ void Name(pthread_t thread, std::string_view name) noexcept {
 }
 
 }  // namespace
+
+unsigned CoreCount() noexcept {
+  static const unsigned cores = std::max(1U, std::thread::hardware_concurrency());
+  return cores;
+}
 
 void SetThreadName(std::string_view name) noexcept { Name(pthread_self(), name); }
 

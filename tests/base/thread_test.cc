@@ -1,7 +1,8 @@
-#include "stemedb/base/thread_name.h"
+#include "stemedb/base/thread.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <future>
 #include <string>
@@ -15,6 +16,11 @@ std::string CommOfThisThread() {
   std::string name;
   std::getline(in, name);
   return name;
+}
+
+TEST(CoreCount, IsTheHardwareConcurrencyAndAtLeastOne) {
+  EXPECT_EQ(CoreCount(), std::max(1U, std::thread::hardware_concurrency()));
+  EXPECT_EQ(CoreCount(), CoreCount());
 }
 
 TEST(ThreadName, NamesTheCallingThreadAndCutsLongNamesAt15Bytes) {
