@@ -201,10 +201,7 @@ Result<std::vector<SubmitResult>> Database::SubmitBatch(std::span<const Envelope
   {
     std::vector<std::jthread> helpers;
     for (unsigned t = 1; t < threads; ++t) {
-      helpers.emplace_back([&validate_and_plan] {
-        SetThreadName("stemedb-verify");
-        validate_and_plan();
-      });
+      helpers.push_back(StartNamedThread("stemedb-verify", validate_and_plan));
     }
     validate_and_plan();
   }

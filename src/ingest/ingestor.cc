@@ -244,18 +244,16 @@ Status Ingestor::State::ApplyWhilePreparing(const PreparedBatch& current, Prepar
   Status applied_ok;
   {
     std::vector<std::jthread> pool;
-    pool.emplace_back([&] {
-      SetThreadName("stemedb-verify");
+    pool.push_back(StartNamedThread("stemedb-verify", [&] {
       Decode(next);
       decoded.count_down();
       Verify(next, cursor);
-    });
+    }));
     for (unsigned t = 1; t < helpers; ++t) {
-      pool.emplace_back([&] {
-        SetThreadName("stemedb-verify");
+      pool.push_back(StartNamedThread("stemedb-verify", [&] {
         decoded.wait();
         Verify(next, cursor);
-      });
+      }));
     }
     applied_ok = ApplyBatch(current);
     decoded.wait();
@@ -289,10 +287,7 @@ void Ingestor::State::Prepare(PreparedBatch& batch) const {
   {
     std::vector<std::jthread> pool;
     for (unsigned t = 1; t < VerifyThreads(batch.work.size()); ++t) {
-      pool.emplace_back([&] {
-        SetThreadName("stemedb-verify");
-        Verify(batch, cursor);
-      });
+      pool.push_back(StartNamedThread("stemedb-verify", [&] { Verify(batch, cursor); }));
     }
     Verify(batch, cursor);
   }

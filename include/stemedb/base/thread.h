@@ -3,8 +3,10 @@
 // from each other and from RocksDB's.
 #pragma once
 
+#include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 
 namespace stemedb {
 
@@ -18,5 +20,14 @@ unsigned CoreCount() noexcept;
 void SetThreadName(std::string_view name) noexcept;
 // Names `thread` (joinable), e.g. right after starting it, so that it has its name before it runs.
 void SetThreadName(std::thread& thread, std::string_view name) noexcept;
+
+// Starts `body` on a new thread that first names itself `name`: for short-lived helpers.
+template <typename Body>
+std::jthread StartNamedThread(std::string_view name, Body&& body) {
+  return std::jthread([name = std::string(name), body = std::forward<Body>(body)]() mutable {
+    SetThreadName(name);
+    body();
+  });
+}
 
 }  // namespace stemedb
