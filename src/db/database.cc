@@ -6,7 +6,10 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <deque>
 #include <functional>
+#include <limits>
+#include <mutex>
 #include <thread>
 
 #include "stemedb/base/thread.h"
@@ -23,6 +26,20 @@ struct Database::Impl {
   std::unique_ptr<storage::KVStore> store;
   std::unique_ptr<ingest::Ingestor> ingestor;
   bool closed = false;
+
+  // Backpressure (database.h): the appends of this process the ingestor has not applied yet, as
+  // (last position, record bytes), oldest first.
+  std::size_t max_unapplied_bytes = 0;
+  std::mutex unapplied_mu;
+  std::deque<std::pair<wal::LogPosition, std::uint64_t>> unapplied;
+  std::uint64_t unapplied_bytes = 0;
+  std::atomic<std::uint64_t> backpressure_waits{0};
+  std::atomic<std::uint64_t> backpressure_wait_ns{0};
+  // Forgets the appends the ingestor has applied; returns the bytes still unapplied. Needs unapplied_mu.
+  std::uint64_t DropApplied();
+  // Waits until `bytes` more fit under max_unapplied_bytes (see database.h for the errors).
+  Status WaitForRoom(std::uint64_t bytes);
+  void NoteAppended(wal::LogPosition last, std::uint64_t bytes);
 
   // The records one submission needs, with their payloads owned here.
   struct Planned {
@@ -80,6 +97,9 @@ Result<std::unique_ptr<Database>> Database::Open(const std::filesystem::path& di
   auto ingestor = ingest::Ingestor::Start(*impl->wal, *impl->store, ingest_options);
   if (!ingestor.ok()) return std::move(ingestor).status().with_context(where);
   impl->ingestor = std::move(*ingestor);
+  constexpr std::size_t kDefaultMaxUnapplied = 32U << 20;
+  impl->max_unapplied_bytes = options.max_unapplied_bytes.value_or(
+      options.wal.tail_cache_bytes != 0 ? options.wal.tail_cache_bytes / 2 : kDefaultMaxUnapplied);
   return std::unique_ptr<Database>(new Database(std::move(impl)));
 }
 
@@ -101,6 +121,71 @@ Status Database::Close() {
 }
 
 storage::KVStore& Database::store() { return *impl_->store; }
+
+std::uint64_t Database::Impl::DropApplied() {
+  const wal::LogPosition applied = ingestor->applied_position();
+  while (!unapplied.empty() && unapplied.front().first <= applied) {
+    unapplied_bytes -= unapplied.front().second;
+    unapplied.pop_front();
+  }
+  return unapplied_bytes;
+}
+
+Status Database::Impl::WaitForRoom(std::uint64_t bytes) {
+  if (max_unapplied_bytes == std::numeric_limits<std::size_t>::max()) return Status::Ok();
+  const auto start = std::chrono::steady_clock::now();
+  const auto deadline = start + options.backpressure_timeout;
+  bool waited = false;
+  for (;;) {
+    wal::LogPosition target = 0;  // how far the ingestor must get for `bytes` to fit
+    std::uint64_t pending = 0;
+    {
+      std::scoped_lock lock(unapplied_mu);
+      pending = DropApplied();
+      if (pending == 0 || pending + bytes <= max_unapplied_bytes) break;
+      std::uint64_t left = pending;
+      for (const auto& [last, size] : unapplied) {
+        left -= size;
+        target = last;
+        if (left == 0 || left + bytes <= max_unapplied_bytes) break;
+      }
+    }
+    waited = true;
+    const auto now = std::chrono::steady_clock::now();
+    const auto remaining = std::chrono::ceil<std::chrono::milliseconds>(deadline - now);
+    Status s = remaining.count() > 0 ? ingestor->WaitForApplied(target, remaining)
+                                     : Status::Unavailable("backpressure timeout");
+    if (s.ok()) continue;
+    // Unavailable before the deadline: the ingestor was stopped (the database is closing).
+    if (s.code() != StatusCode::kUnavailable || std::chrono::steady_clock::now() < deadline) {
+      return std::move(s).with_context("waiting for the ingestor to apply earlier writes");
+    }
+    return Status::Unavailable(fmt::format(
+        "the indexes are {} bytes of writes behind the log (applied position {}, written {}): the ingestor did not "
+        "apply enough of them within {} ms to take {} bytes more under max_unapplied_bytes {}; nothing was written, "
+        "retry later",
+        pending, ingestor->applied_position(), wal->written_position(), options.backpressure_timeout.count(), bytes,
+        max_unapplied_bytes));
+  }
+  if (waited) {
+    backpressure_waits.fetch_add(1, std::memory_order_relaxed);
+    backpressure_wait_ns.fetch_add(
+        static_cast<std::uint64_t>(std::chrono::nanoseconds(std::chrono::steady_clock::now() - start).count()),
+        std::memory_order_relaxed);
+  }
+  return Status::Ok();
+}
+
+void Database::Impl::NoteAppended(wal::LogPosition last, std::uint64_t bytes) {
+  if (max_unapplied_bytes == std::numeric_limits<std::size_t>::max()) return;
+  std::scoped_lock lock(unapplied_mu);
+  // Concurrent appenders may get here out of log order; the deque stays in it.
+  auto at = unapplied.end();
+  while (at != unapplied.begin() && std::prev(at)->first > last) --at;
+  unapplied.emplace(at, last, bytes);
+  unapplied_bytes += bytes;
+  DropApplied();
+}
 
 Status Database::Impl::CheckEvidence(const SignedAssertion& s, const std::optional<std::string>& evidence) const {
   if (!evidence) return Status::Ok();
@@ -230,8 +315,12 @@ Result<std::vector<SubmitResult>> Database::SubmitBatch(std::span<const Envelope
     for (auto& plan : plans) results.push_back(plan.result);
     return results;
   }
+  std::uint64_t bytes = 0;
+  for (const wal::RecordInput& input : inputs) bytes += input.payload.size();
+  STEMEDB_RETURN_IF_ERROR(impl_->WaitForRoom(bytes));
   auto appended = impl_->wal->AppendBatch(inputs);
   if (!appended.ok()) return std::move(appended).status();
+  impl_->NoteAppended(appended->last, bytes);
   wal::LogPosition position = appended->first;
   for (auto& plan : plans) {
     position += plan.records.size();
@@ -249,7 +338,11 @@ Result<Hash> Database::PutEvidence(std::span<const std::uint8_t> bytes) {
   }
   const Hash hash = Blake3(bytes);
   STEMEDB_ASSIGN_OR_RETURN(auto stored, impl_->store->Get(keys::Evidence(hash)));
-  if (!stored) STEMEDB_RETURN_IF_ERROR(impl_->wal->Append(wal::RecordType::kEvidence, bytes).status());
+  if (!stored) {
+    STEMEDB_RETURN_IF_ERROR(impl_->WaitForRoom(bytes.size()));
+    STEMEDB_ASSIGN_OR_RETURN(const wal::AppendResult appended, impl_->wal->Append(wal::RecordType::kEvidence, bytes));
+    impl_->NoteAppended(appended.last, bytes.size());
+  }
   return hash;
 }
 
@@ -618,6 +711,12 @@ DatabaseStats Database::stats() {
   s.kv_disk_bytes = impl_->store->DiskBytes();
   s.kv_memory = impl_->store->MemoryUsage();
   s.wal_tail_cache_bytes = impl_->wal->tail_cache_bytes();
+  {
+    std::scoped_lock lock(impl_->unapplied_mu);
+    s.unapplied_bytes = impl_->DropApplied();
+  }
+  s.backpressure_waits = impl_->backpressure_waits.load(std::memory_order_relaxed);
+  s.backpressure_wait_seconds = static_cast<double>(impl_->backpressure_wait_ns.load(std::memory_order_relaxed)) / 1e9;
   return s;
 }
 

@@ -439,6 +439,16 @@ std::string Api::Impl::MetricsText() {
         stats.applied_position);
   gauge("stemedb_ingest_lag", "Log records durable but not yet queryable (durable - applied position).", "gauge",
         stats.lag);
+  gauge("stemedb_ingest_unapplied_bytes",
+        "Record bytes this server appended that the indexes have not applied yet (bounded: writers wait beyond it).",
+        "gauge", stats.unapplied_bytes);
+  gauge("stemedb_backpressure_waits_total", "Submissions that waited for the ingestor to make room.", "counter",
+        stats.backpressure_waits);
+  append(
+      fmt::format("# HELP stemedb_backpressure_wait_seconds_total Time submissions spent waiting for the ingestor.\n"
+                  "# TYPE stemedb_backpressure_wait_seconds_total counter\n"
+                  "stemedb_backpressure_wait_seconds_total {:.6f}\n",
+                  stats.backpressure_wait_seconds));
   gauge("stemedb_ingest_records_applied_total", "Log records indexed since the server started.", "counter",
         stats.ingest.records_applied);
   gauge("stemedb_ingest_records_rejected_total", "Log records refused by the ingestor since the server started.",
@@ -482,6 +492,9 @@ HttpResponse Api::Impl::Stats() {
                             {"lag", s.lag},
                             {"kv_disk_bytes", s.kv_disk_bytes},
                             {"wal_tail_cache_bytes", s.wal_tail_cache_bytes},
+                            {"unapplied_bytes", s.unapplied_bytes},
+                            {"backpressure_waits", s.backpressure_waits},
+                            {"backpressure_wait_seconds", s.backpressure_wait_seconds},
                             {"records_applied_since_open", s.ingest.records_applied},
                             {"records_rejected_since_open", s.ingest.records_rejected}});
 }

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <fstream>
+#include <limits>
 #include <optional>
 #include <set>
 #include <span>
@@ -554,6 +555,120 @@ TEST(Database, CatchUpReturnsTheErrorThatStoppedTheIngestor) {
   ASSERT_FALSE(caught_up.ok());
   EXPECT_EQ(caught_up.code(), StatusCode::kCorruption) << caught_up.ToString();
   EXPECT_FALSE((*db)->stats().ingest.error.ok());
+}
+
+// A store of `old_claims` claims whose indexes were deleted: opening it starts a rebuild that
+// verifies every signature on one thread, batch after batch.
+void WriteStoreToRebuild(const std::filesystem::path& dir, std::uint64_t old_claims) {
+  std::vector<Envelope> batch;
+  for (std::uint64_t k = 0; k < old_claims; ++k) batch.push_back({SignedFor(k), std::nullopt});
+  {
+    auto db = OpenOrDie(dir);
+    ASSERT_TRUE(db->SubmitBatch(batch).ok());
+  }
+  std::filesystem::remove_all(dir / "kv");
+}
+
+DatabaseOptions SlowRebuild() {
+  DatabaseOptions options;
+  options.ingest.verify_threads = 1;
+  options.ingest.max_batch_records = 50;
+  return options;
+}
+
+// Writers that outrun the ingestor — here, while it rebuilds every index — would push their
+// records out of the WAL's tail cache before it reaches them, and it would verify them again
+// from disk. Bounded, they wait for room instead: the ingestor verifies only the rebuild's
+// signatures and takes every new record as validated. Unbounded (the contrast), it does not.
+TEST(Database, WritersWaitForTheIngestorRatherThanPushTheirRecordsOutOfItsCache) {
+  constexpr std::uint64_t kOld = 12000;
+  constexpr std::uint64_t kNewBatches = 40;
+  constexpr std::uint64_t kPerBatch = 50;  // 2,000 new claims, ~0.6 MB of records
+  TempDir bounded_dir;
+  TempDir unbounded_dir;
+  WriteStoreToRebuild(bounded_dir.path(), kOld);
+  std::filesystem::remove_all(unbounded_dir.path());
+  std::filesystem::copy(bounded_dir.path(), unbounded_dir.path(), std::filesystem::copy_options::recursive);
+
+  for (const bool bounded : {true, false}) {
+    SCOPED_TRACE(bounded ? "bounded" : "unbounded");
+    DatabaseOptions options = SlowRebuild();
+    options.wal.tail_cache_bytes = 256U << 10;  // the default bound: half of it
+    if (!bounded) options.max_unapplied_bytes = std::numeric_limits<std::size_t>::max();
+    auto db = Database::Open(bounded ? bounded_dir.path() : unbounded_dir.path(), options);
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    for (std::uint64_t b = 0; b < kNewBatches; ++b) {
+      std::vector<Envelope> batch;
+      for (std::uint64_t k = 0; k < kPerBatch; ++k)
+        batch.push_back({SignedFor(100000 + b * kPerBatch + k), std::nullopt});
+      auto submitted = (*db)->SubmitBatch(batch);
+      ASSERT_TRUE(submitted.ok()) << submitted.status().ToString();
+      EXPECT_LE((*db)->stats().unapplied_bytes, bounded ? 128U << 10 : std::numeric_limits<std::uint64_t>::max());
+    }
+    const DatabaseStats after_writes = (*db)->stats();
+    if (!bounded) {
+      // The contrast holds only if the writers finished while the rebuild was still going.
+      ASSERT_LT(after_writes.applied_position, kOld) << "the rebuild ended before the writers: make it longer";
+      EXPECT_EQ(after_writes.backpressure_waits, 0U);
+    } else {
+      EXPECT_GT(after_writes.backpressure_waits, 0U);
+      EXPECT_GT(after_writes.backpressure_wait_seconds, 0.0);
+    }
+    const wal::LogPosition end = kOld + kNewBatches * kPerBatch;
+    ASSERT_EQ(after_writes.durable_position, end);
+    ASSERT_TRUE((*db)->CatchUp(end, {}).ok());
+    const DatabaseStats done = (*db)->stats();
+    EXPECT_EQ(done.unapplied_bytes, 0U);
+    if (bounded) {
+      EXPECT_EQ(done.ingest.signatures_verified, kOld);
+      EXPECT_EQ(done.ingest.records_trusted, kNewBatches * kPerBatch);
+    } else {
+      EXPECT_GT(done.ingest.signatures_verified, kOld);
+      EXPECT_LT(done.ingest.records_trusted, kNewBatches * kPerBatch);
+    }
+    for (std::uint64_t k :
+         {std::uint64_t{0}, std::uint64_t{100000}, std::uint64_t{100000 + kNewBatches * kPerBatch - 1}}) {
+      auto got = (*db)->Get(SignedFor(k).id);
+      ASSERT_TRUE(got.ok() && got->has_value()) << k;
+    }
+  }
+}
+
+// A submission that finds no room within backpressure_timeout fails with Unavailable, says why,
+// and writes nothing; once the ingestor has caught up, the same submission goes through.
+TEST(Database, ASubmissionThatFindsNoRoomInTimeFailsAndWritesNothing) {
+  constexpr std::uint64_t kOld = 12000;
+  TempDir dir;
+  WriteStoreToRebuild(dir.path(), kOld);
+  DatabaseOptions options = SlowRebuild();
+  options.max_unapplied_bytes = 1;  // one unapplied submission at a time
+  options.backpressure_timeout = std::chrono::milliseconds(1);
+  auto db = Database::Open(dir.path(), options);
+  ASSERT_TRUE(db.ok()) << db.status().ToString();
+  ASSERT_TRUE((*db)->Submit(SignedFor(100000)).ok());  // nothing unapplied yet: it goes through
+  ASSERT_LT((*db)->stats().applied_position, kOld) << "the rebuild ended too soon for this test";
+
+  const std::vector<Envelope> batch{{SignedFor(100001), std::nullopt}, {SignedFor(100002), std::nullopt}};
+  auto refused = (*db)->SubmitBatch(batch);
+  ASSERT_EQ(refused.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(refused.status().ToString().find("nothing was written, retry later"), std::string::npos)
+      << refused.status().ToString();
+  EXPECT_NE(refused.status().ToString().find("max_unapplied_bytes 1"), std::string::npos);
+  const std::string blob = "evidence that must wait too";
+  auto evidence = (*db)->PutEvidence({reinterpret_cast<const std::uint8_t*>(blob.data()), blob.size()});
+  EXPECT_EQ(evidence.status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ((*db)->stats().durable_position, kOld + 1);  // neither was written
+  EXPECT_EQ((*db)->stats().backpressure_waits, 0U);      // a refusal is not counted as a wait
+
+  // Each retry once the writes before it are applied: there is room again.
+  ASSERT_TRUE((*db)->CatchUp(kOld + 1, {}).ok());
+  ASSERT_TRUE((*db)->SubmitBatch(batch).ok());
+  ASSERT_TRUE((*db)->WaitForApplied(kOld + 3).ok());
+  ASSERT_TRUE((*db)->PutEvidence({reinterpret_cast<const std::uint8_t*>(blob.data()), blob.size()}).ok());
+  ASSERT_TRUE((*db)->WaitForApplied(kOld + 4).ok());
+  EXPECT_TRUE((*db)->Get(SignedFor(100002).id)->has_value());
+  EXPECT_TRUE((*db)->GetEvidence(Blake3(blob))->has_value());
+  EXPECT_EQ((*db)->stats().unapplied_bytes, 0U);
 }
 
 // The database's long-lived threads carry names (top -H, perf), apart from RocksDB's.

@@ -393,7 +393,10 @@ TEST_F(ApiTest, HealthStatsAndMetrics) {
   json health = Body(Call("GET", "/healthz"));
   EXPECT_EQ(health["status"], "ok");
   EXPECT_EQ(health["durable_position"], Durable());
-  EXPECT_EQ(Call("GET", "/v1/stats").status, 200);
+  json stats = Body(Call("GET", "/v1/stats"));
+  for (const char* field : {"unapplied_bytes", "backpressure_waits", "backpressure_wait_seconds"}) {
+    EXPECT_TRUE(stats.contains(field)) << field << "\n" << stats.dump();
+  }
   // A resolve is a narrow scan: its finished iterator is kept for the next (no flush in between).
   Call("GET", "/v1/resolve?subject=a&predicate=b");
   HttpResponse metrics = Call("GET", "/metrics");
@@ -412,7 +415,8 @@ TEST_F(ApiTest, HealthStatsAndMetrics) {
     return std::stod(metrics.body.substr(at + name.size() + 2));
   };
   for (const char* name : {"stemedb_kv_memtable_bytes", "stemedb_kv_block_cache_bytes", "stemedb_kv_table_reader_bytes",
-                           "stemedb_kv_kept_iterators", "stemedb_heap_free_bytes"}) {
+                           "stemedb_kv_kept_iterators", "stemedb_heap_free_bytes", "stemedb_ingest_unapplied_bytes",
+                           "stemedb_backpressure_waits_total", "stemedb_backpressure_wait_seconds_total"}) {
     EXPECT_TRUE(gauge(name).has_value()) << name << "\n" << metrics.body;
   }
   EXPECT_GT(gauge("stemedb_process_resident_bytes").value_or(0), 1 << 20);

@@ -11,6 +11,16 @@
 //
 // Reads see what the ingestor has applied.
 //
+// Backpressure: the ingestor validates nothing again that it gets from the WAL's in-memory tail
+// with the note of this process's own validation, but a record that has left that cache by the
+// time the ingestor reaches it is read from disk and verified again (nothing read back from disk
+// is trusted). Writers that outran the ingestor for long would make it slower still, and the lag
+// would grow for as long as they kept writing. So the bytes this process appended and the ingestor
+// has not applied yet are bounded (DatabaseOptions::max_unapplied_bytes): a submission that would
+// exceed the bound first waits for the ingestor to apply enough — after validation, before
+// anything is written — and fails with Unavailable (nothing written) if that takes longer than
+// DatabaseOptions::backpressure_timeout.
+//
 // Thread-safety: safe for concurrent use by many submitters and readers.
 #pragma once
 
@@ -43,6 +53,14 @@ struct DatabaseOptions {
   std::size_t max_evidence_bytes = 16U << 20;
   // Threads that verify signatures in SubmitBatch (0: one per core).
   unsigned verify_threads = 0;
+  // The bound on record bytes this process appended that the ingestor has not applied yet (see
+  // Backpressure above). nullopt: half the WAL's tail cache (32 MiB by default), or 32 MiB when the
+  // tail cache is off; SIZE_MAX: unbounded. A soft bound: submissions that pass the check
+  // together may each append (it is exceeded by at most what they carry), and a single submission
+  // larger than the bound waits until nothing else is unapplied.
+  std::optional<std::size_t> max_unapplied_bytes;
+  // How long a submission waits for room under max_unapplied_bytes before failing with Unavailable.
+  std::chrono::milliseconds backpressure_timeout = std::chrono::seconds(30);
 };
 
 struct SubmitResult {
@@ -63,6 +81,12 @@ struct DatabaseStats {
   storage::KVStore::Memory kv_memory;
   // Bytes of recently written log records the WAL keeps in memory for the ingestor.
   std::size_t wal_tail_cache_bytes = 0;
+  // Record bytes this process appended that the ingestor has not applied yet (bounded by
+  // DatabaseOptions::max_unapplied_bytes), and the submissions that had to wait for room, with
+  // their total wait, since open.
+  std::uint64_t unapplied_bytes = 0;
+  std::uint64_t backpressure_waits = 0;
+  double backpressure_wait_seconds = 0;
   ingest::IngestStats ingest;
 };
 
@@ -78,14 +102,17 @@ class Database {
 
   // Validates and stores one signed assertion, with its evidence text when given (BLAKE3 of the
   // evidence must equal source_hash). Errors: InvalidArgument (field named) and nothing written;
-  // the WAL's errors.
+  // Unavailable, nothing written, when the ingestor did not make room under max_unapplied_bytes
+  // within backpressure_timeout (the ingestor's own error if it stopped on one); the WAL's errors.
   Result<SubmitResult> Submit(const SignedAssertion& signed_assertion,
                               const std::optional<std::string>& evidence = std::nullopt);
   // All-or-nothing: every envelope is validated (signatures verified on all cores) before any is
-  // written, then all are appended in one WAL batch. Errors name the envelope: "envelope 3: ...".
+  // written, then all are appended in one WAL batch. Errors name the envelope: "envelope 3: ...";
+  // Submit's otherwise.
   Result<std::vector<SubmitResult>> SubmitBatch(std::span<const Envelope> envelopes);
 
-  // Stores an evidence blob under its BLAKE3 hash (durably, through the WAL).
+  // Stores an evidence blob under its BLAKE3 hash (durably, through the WAL). Errors: InvalidArgument
+  // beyond max_evidence_bytes; Submit's backpressure and WAL errors.
   Result<Hash> PutEvidence(std::span<const std::uint8_t> bytes);
   Result<std::optional<std::string>> GetEvidence(const Hash& hash);
 
