@@ -103,7 +103,9 @@ int Assert(const AssertFlags& f) {
   const KeyPair* signer[] = {&*key};
   auto signed_assertion = SignAssertion(std::move(a), signer, Timestamp::Now());
   if (!signed_assertion.ok()) return Fail(signed_assertion.status());
-  auto database = OpenDatabase(f.db);
+  // Caught up first, like import: against indexes still being rebuilt a claim already stored
+  // would be appended again.
+  auto database = OpenCaughtUp(f.db);
   if (!database.ok()) return Fail(database.status());
   auto result = (*database)->Submit(*signed_assertion, evidence);
   if (!result.ok()) return Fail(result.status());
