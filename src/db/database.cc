@@ -160,6 +160,10 @@ Status Database::Impl::WaitForRoom(std::uint64_t bytes) {
     if (s.code() != StatusCode::kUnavailable || std::chrono::steady_clock::now() < deadline) {
       return std::move(s).with_context("waiting for the ingestor to apply earlier writes");
     }
+    {
+      std::scoped_lock lock(unapplied_mu);
+      pending = DropApplied();
+    }
     return Status::Unavailable(fmt::format(
         "the indexes are {} bytes of writes behind the log (applied position {}, written {}): the ingestor did not "
         "apply enough of them within {} ms to take {} bytes more under max_unapplied_bytes {}; nothing was written, "
@@ -177,7 +181,6 @@ Status Database::Impl::WaitForRoom(std::uint64_t bytes) {
 }
 
 void Database::Impl::NoteAppended(wal::LogPosition last, std::uint64_t bytes) {
-  if (max_unapplied_bytes == std::numeric_limits<std::size_t>::max()) return;
   std::scoped_lock lock(unapplied_mu);
   // Concurrent appenders may get here out of log order; the deque stays in it.
   auto at = unapplied.end();
