@@ -63,7 +63,13 @@ int HttpStatusFor(const Status& status) {
 
 HttpResponse Failure(const Status& status) {
   const int http_status = HttpStatusFor(status);
-  if (http_status >= 500) spdlog::error("request failed: {}", status.ToString());
+  // 503 is the server holding writers back or shutting down, not a fault: it would flood the
+  // error log under load.
+  if (http_status == 503) {
+    spdlog::warn("request refused: {}", status.ToString());
+  } else if (http_status >= 500) {
+    spdlog::error("request failed: {}", status.ToString());
+  }
   return ErrorResponse(http_status, status);
 }
 

@@ -387,6 +387,35 @@ TEST_F(ApiTest, HistoryFollowsSupersession) {
   EXPECT_EQ(back["ancestors"].size(), 2U);
 }
 
+// A write the ingestor cannot make room for in time (backpressure, database.h) gets 503 with the
+// reason, and nothing is written: here the ingestor is rebuilding 12,000 claims on one thread and
+// a write may wait 1 ms while another is unapplied.
+TEST_F(ApiTest, AWriteHeldBackByTheIngestorGets503AndWritesNothing) {
+  constexpr std::uint64_t kOld = 12000;
+  api_.reset();
+  database_.reset();
+  std::vector<Envelope> old;
+  for (std::uint64_t k = 0; k < kOld; ++k) old.push_back({SignedFor(k), std::nullopt});
+  ASSERT_TRUE(db::Database::Open(dir_.path()).value()->SubmitBatch(old).ok());
+  std::filesystem::remove_all(dir_ / "kv");
+  db::DatabaseOptions options;
+  options.ingest.verify_threads = 1;
+  options.ingest.max_batch_records = 50;
+  options.max_unapplied_bytes = 1;
+  options.backpressure_timeout = std::chrono::milliseconds(1);
+  auto opened = db::Database::Open(dir_.path(), options);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  database_ = std::move(*opened);
+  api_ = std::make_unique<Api>(*database_);
+
+  ASSERT_EQ(Post(EnvelopeJson(100000)).status, 201);
+  ASSERT_LT(database_->stats().applied_position, kOld) << "the rebuild ended too soon for this test";
+  const HttpResponse refused = Post(json::array({EnvelopeJson(100001), EnvelopeJson(100002)}));
+  EXPECT_EQ(refused.status, 503) << refused.body;
+  EXPECT_NE(refused.body.find("nothing was written, retry later"), std::string::npos) << refused.body;
+  EXPECT_EQ(Durable(), kOld + 1);
+}
+
 TEST_F(ApiTest, HealthStatsAndMetrics) {
   ASSERT_EQ(Post(EnvelopeJson(1)).status, 201);
   EXPECT_EQ(Call("POST", "/v1/assertions", "{").status, 400);
