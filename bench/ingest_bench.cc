@@ -4,9 +4,15 @@
 // physical limit of the write path.
 //
 //   build/bench/ingest_bench [--count N] [--modes 1,8,64,batch,batch2] [--batch 1000]
+//                            [--during-rebuild N] [--max-unapplied-mib MIB|off]
 //
 // Modes: a number is that many threads calling Submit; "batch" is one caller of SubmitBatch;
 // "batchN" is N callers, each taking the next batch.
+//
+// --during-rebuild N: each mode writes while the ingestor rebuilds the indexes of N other claims
+// (kv/ deleted), and the clock runs until all are queryable; --max-unapplied-mib sets
+// DatabaseOptions::max_unapplied_bytes ("off": unbounded), to compare how the two go with and
+// without backpressure.
 //
 // Memory: peak RSS is reported as the growth over the RSS after the workload was generated (the
 // pre-signed assertions themselves are not the database's memory).
@@ -18,7 +24,9 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <limits>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -101,10 +109,26 @@ struct Run {
   std::uint64_t disk_bytes = 0;
 };
 
-Run Ingest(const std::string& mode, const std::vector<Envelope>& work, std::size_t batch) {
+// With `rebuild` claims, the mode writes while the ingestor rebuilds the indexes of a store that
+// holds them (written first, its kv/ then deleted): the clock starts at the open that begins the
+// rebuild and stops when the old claims and the new are all queryable.
+Run Ingest(const std::string& mode, const std::vector<Envelope>& work, std::size_t batch,
+           const std::vector<Envelope>& rebuild, const db::DatabaseOptions& options) {
   ScratchDir dir("ingest-" + mode);
+  if (!rebuild.empty()) {
+    auto db = std::move(db::Database::Open(dir.path())).value();
+    for (std::size_t i = 0; i < rebuild.size(); i += batch) {
+      auto r = db->SubmitBatch(std::span<const Envelope>(rebuild).subspan(i, std::min(batch, rebuild.size() - i)));
+      if (!r.ok()) {
+        fmt::print(stderr, "store to rebuild: {}\n", r.status().ToString());
+        std::exit(1);
+      }
+    }
+    (void)db->Close();
+    std::filesystem::remove_all(dir.path() / "kv");
+  }
   const std::uint64_t rss_before = RssKiB("VmRSS:");
-  auto db = std::move(db::Database::Open(dir.path())).value();
+  auto db = std::move(db::Database::Open(dir.path(), options)).value();
   const auto start = Clock::now();
   std::atomic<std::size_t> next{0};
   auto submit_one_by_one = [&] {
@@ -139,7 +163,7 @@ Run Ingest(const std::string& mode, const std::vector<Envelope>& work, std::size
     for (int t = 0; t < threads; ++t) pool.emplace_back(submit_one_by_one);
   }
   const auto acked = Clock::now();
-  if (Status s = db->WaitForApplied(db->stats().durable_position, std::chrono::hours(1)); !s.ok()) {
+  if (Status s = db->CatchUp(db->stats().durable_position, {}); !s.ok()) {
     fmt::print(stderr, "apply: {}\n", s.ToString());
     std::exit(1);
   }
@@ -174,10 +198,14 @@ int main(int argc, char** argv) {
   std::size_t count = 100000;
   std::size_t batch = 1000;
   std::string modes = "1,8,64,batch,batch2";
+  std::size_t during_rebuild = 0;
+  stemedb::db::DatabaseOptions options;
   for (int i = 1; i < argc; i += 2) {
     const std::string flag = argv[i];
     if (i + 1 == argc) {  // a flag without its value, --help included: never run with defaults
-      fmt::print(stderr, "usage: ingest_bench [--count N] [--modes 1,8,64,batch,batch2] [--batch 1000]\n");
+      fmt::print(stderr,
+                 "usage: ingest_bench [--count N] [--modes 1,8,64,batch,batch2] [--batch 1000] "
+                 "[--during-rebuild N] [--max-unapplied-mib MIB|off]\n");
       return flag == "--help" ? 0 : 2;
     }
     if (flag == "--count")
@@ -186,6 +214,12 @@ int main(int argc, char** argv) {
       batch = std::strtoull(argv[i + 1], nullptr, 10);
     else if (flag == "--modes")
       modes = argv[i + 1];
+    else if (flag == "--during-rebuild")
+      during_rebuild = std::strtoull(argv[i + 1], nullptr, 10);
+    else if (flag == "--max-unapplied-mib")
+      options.max_unapplied_bytes = std::string_view(argv[i + 1]) == "off"
+                                        ? std::numeric_limits<std::size_t>::max()
+                                        : std::strtoull(argv[i + 1], nullptr, 10) << 20;
     else {
       fmt::print(stderr, "unknown flag {}\n", flag);
       return 2;
@@ -219,7 +253,8 @@ int main(int argc, char** argv) {
     const std::string mode = modes.substr(start, end - start);
     start = end + 1;
     const auto work = Workload(count, ++salt);  // fresh claims: nothing is a duplicate
-    const Run run = Ingest(mode, work, batch);
+    const auto rebuild = during_rebuild != 0 ? Workload(during_rebuild, 1000 + salt) : std::vector<stemedb::Envelope>();
+    const Run run = Ingest(mode, work, batch, rebuild, options);
     std::vector<double> limit_after = measure_limit();
     std::vector<double> around = limit_before;
     around.insert(around.end(), limit_after.begin(), limit_after.end());
