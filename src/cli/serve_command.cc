@@ -77,6 +77,8 @@ struct ServeFlags {
   std::size_t cache_mib = storage::RocksOptions().block_cache_bytes >> 20;
   std::size_t write_buffer_mib = storage::RocksOptions().write_buffer_bytes >> 20;
   std::size_t wal_cache_mib = wal::WalOptions().tail_cache_bytes >> 20;
+  unsigned backpressure_timeout_seconds = static_cast<unsigned>(
+      std::chrono::duration_cast<std::chrono::seconds>(db::DatabaseOptions().backpressure_timeout).count());
 };
 
 // "HOST:PORT" (PORT 0: any free port).
@@ -122,6 +124,7 @@ int Serve(const ServeFlags& f) {
   db_options.kv.block_cache_bytes = f.cache_mib << 20;
   db_options.kv.write_buffer_bytes = f.write_buffer_mib << 20;
   db_options.wal.tail_cache_bytes = f.wal_cache_mib << 20;
+  db_options.backpressure_timeout = std::chrono::seconds(f.backpressure_timeout_seconds);
   auto database = db::Database::Open(f.db, db_options);
   if (!database.ok()) return Fail(database.status());
   auto http = server::HttpServer::Bind(**database, std::move(options));
@@ -186,6 +189,11 @@ void AddServeCommand(CLI::App& app, std::function<int()>& run) {
                   "MiB of newly written log records kept in memory for the ingestor (0: none)")
       ->capture_default_str()
       ->check(CLI::Range(0, 1 << 20));
+  cmd->add_option("--backpressure-timeout", flags->backpressure_timeout_seconds,
+                  "seconds a write may wait for the indexes to catch up (when what this server wrote and they have "
+                  "not applied reaches half the WAL cache) before it is answered 503")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 3600));
   cmd->callback([&run, flags] { run = [flags] { return Serve(*flags); }; });
 }
 

@@ -117,7 +117,8 @@ TEST(Cli, SignRefusesAKeyOthersCanRead) {
 // Memory settings out of range are refused before anything is opened or created.
 TEST(Cli, ServeRefusesMemorySettingsOutOfRange) {
   stemedb::testing::TempDir dir;
-  for (const std::string flag : {"--cache-mib 0", "--write-buffer-mib 0", "--cache-mib lots"}) {
+  for (const std::string flag :
+       {"--cache-mib 0", "--write-buffer-mib 0", "--cache-mib lots", "--backpressure-timeout 0"}) {
     Output o = RunStemedb("serve --db " + (dir / "db").string() + " --listen 127.0.0.1:0 " + flag);
     EXPECT_NE(o.exit_code, 0) << flag;
     EXPECT_NE(o.err.find(flag.substr(0, flag.find(' '))), std::string::npos) << flag << ": " << o.err;
