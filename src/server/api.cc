@@ -235,7 +235,10 @@ HttpResponse ErrorResponse(int http_status, const Status& status) {
   if (message.starts_with(code) && message.compare(code.size(), 2, ": ") == 0) message.erase(0, code.size() + 2);
   json error = {{"status", http_status}, {"code", std::string(code)}, {"message", std::move(message)}};
   if (!status.field().empty()) error["field"] = status.field();
-  return JsonResponse(http_status, {{"error", std::move(error)}});
+  HttpResponse response = JsonResponse(http_status, {{"error", std::move(error)}});
+  // Indexes catching up, a must_see position about to be applied, a restart: worth a retry soon.
+  if (http_status == 503) response.retry_after_seconds = 1;
+  return response;
 }
 
 struct Api::Impl {

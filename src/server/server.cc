@@ -49,6 +49,7 @@ struct HttpServer::Impl {
     request.body = req.body;
     HttpResponse response = api.Handle(request);
     res.status = response.status;
+    if (response.retry_after_seconds) res.set_header("Retry-After", std::to_string(*response.retry_after_seconds));
     res.set_content(response.body, response.content_type);
   }
 };

@@ -412,6 +412,7 @@ TEST_F(ApiTest, AWriteHeldBackByTheIngestorGets503AndWritesNothing) {
   ASSERT_LT(database_->stats().applied_position, kOld) << "the rebuild ended too soon for this test";
   const HttpResponse refused = Post(json::array({EnvelopeJson(100001), EnvelopeJson(100002)}));
   EXPECT_EQ(refused.status, 503) << refused.body;
+  EXPECT_EQ(refused.retry_after_seconds, 1U);
   EXPECT_NE(refused.body.find("nothing was written, retry later"), std::string::npos) << refused.body;
   EXPECT_EQ(Durable(), kOld + 1);
 }

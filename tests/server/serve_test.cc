@@ -287,6 +287,50 @@ TEST(Serve, SaysWhenItStartsBehindItsLogAndWhenItHasCaughtUp) {
   EXPECT_EQ(again.process().Stderr().find("behind the log"), std::string::npos) << again.process().Stderr();
 }
 
+// Backpressure on the wire: the server's bound is half of --wal-cache-mib (512 KiB here), and a
+// write may wait --backpressure-timeout (1 s) for the ingestor, which is rebuilding 100,000 claims.
+// The first batch (larger than the bound, nothing else unapplied) goes through; the next must wait
+// for it to be applied after the rebuild, and is answered 503 with Retry-After, nothing written.
+TEST(Serve, AWriteHeldBackByARebuildGets503WithRetryAfter) {
+  constexpr std::uint64_t kOld = 100000;
+  stemedb::testing::TempDir dir;
+  std::vector<Envelope> old(kOld);
+  {
+    auto sign = [&old](std::uint64_t from) {
+      for (std::uint64_t k = from; k < kOld; k += 2) old[k] = {SignedFor(k), std::nullopt};
+    };
+    std::jthread helper(sign, 1);
+    sign(0);
+  }
+  {
+    auto database = db::Database::Open(dir / "db");
+    ASSERT_TRUE(database.ok()) << database.status().ToString();
+    ASSERT_TRUE((*database)->SubmitBatch(old).ok());
+  }
+  std::filesystem::remove_all(dir / "db" / "kv");
+  Server server(dir / "db", dir / "serve.log", {"--wal-cache-mib", "1", "--backpressure-timeout", "1"});
+  auto c = server.Client();
+  json first = json::array();
+  for (std::uint64_t k = 0; k < 2000; ++k) first.push_back(EnvelopeToJson(SignedFor(200000 + k)));
+  auto accepted = c.Post("/v1/assertions", first.dump(), "application/json");
+  ASSERT_TRUE(accepted);
+  ASSERT_EQ(accepted->status, 201) << accepted->body;
+  auto health = c.Get("/healthz");
+  ASSERT_TRUE(health);
+  ASSERT_LT(ParseJson(health->body).value()["applied_position"].get<std::uint64_t>(), kOld)
+      << "the rebuild ended too soon for this test";
+
+  json second = json::array({EnvelopeToJson(SignedFor(300000)), EnvelopeToJson(SignedFor(300001))});
+  auto refused = c.Post("/v1/assertions", second.dump(), "application/json");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 503) << refused->body;
+  EXPECT_EQ(refused->get_header_value("Retry-After"), "1");
+  EXPECT_NE(refused->body.find("nothing was written, retry later"), std::string::npos) << refused->body;
+  health = c.Get("/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(ParseJson(health->body).value()["durable_position"].get<std::uint64_t>(), kOld + 2000);
+}
+
 TEST(Serve, SigtermDrainsWritesInFlight) {
   stemedb::testing::TempDir dir;
   std::vector<std::string> acknowledged;

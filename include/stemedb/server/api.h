@@ -40,6 +40,8 @@ struct HttpResponse {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
+  // The Retry-After header, in seconds: set on every 503 (the condition is expected to pass).
+  std::optional<unsigned> retry_after_seconds;
 };
 
 struct ApiOptions {
