@@ -586,7 +586,7 @@ TEST(Database, WritersWaitForTheIngestorRatherThanPushTheirRecordsOutOfItsCache)
   constexpr std::uint64_t kPerBatch = 50;  // 2,000 new claims, ~0.6 MB of records
   TempDir bounded_dir;
   TempDir unbounded_dir;
-  WriteStoreToRebuild(bounded_dir.path(), kOld);
+  ASSERT_NO_FATAL_FAILURE(WriteStoreToRebuild(bounded_dir.path(), kOld));
   std::filesystem::remove_all(unbounded_dir.path());
   std::filesystem::copy(bounded_dir.path(), unbounded_dir.path(), std::filesystem::copy_options::recursive);
 
@@ -639,7 +639,7 @@ TEST(Database, WritersWaitForTheIngestorRatherThanPushTheirRecordsOutOfItsCache)
 TEST(Database, ASubmissionThatFindsNoRoomInTimeFailsAndWritesNothing) {
   constexpr std::uint64_t kOld = 12000;
   TempDir dir;
-  WriteStoreToRebuild(dir.path(), kOld);
+  ASSERT_NO_FATAL_FAILURE(WriteStoreToRebuild(dir.path(), kOld));
   DatabaseOptions options = SlowRebuild();
   options.max_unapplied_bytes = 1;  // one unapplied submission at a time
   options.backpressure_timeout = std::chrono::milliseconds(1);
