@@ -49,4 +49,15 @@ Status WaitUntilQueryable(db::Database& database) {
   return caught_up;
 }
 
+Result<std::unique_ptr<db::Database>> OpenDatabase(const std::string& dir) {
+  if (dir.empty()) return Status::InvalidArgument("--db is required");
+  return db::Database::Open(dir);
+}
+
+Result<std::unique_ptr<db::Database>> OpenCaughtUp(const std::string& dir) {
+  STEMEDB_ASSIGN_OR_RETURN(auto database, OpenDatabase(dir));
+  STEMEDB_RETURN_IF_ERROR(WaitUntilQueryable(*database));
+  return database;
+}
+
 }  // namespace stemedb::cli

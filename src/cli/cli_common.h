@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdio>
+#include <memory>
 #include <string>
 
 #include "stemedb/base/status.h"
@@ -34,5 +35,11 @@ void PrintCatchUpProgress(wal::LogPosition applied, wal::LogPosition end, double
 // minutes on a large log: the wait lasts as long as the ingestor keeps applying, and says on stderr
 // every 5 seconds how far it is. Errors: Database::CatchUp's.
 Status WaitUntilQueryable(db::Database& database);
+
+// Opens the database in `dir`. Errors: InvalidArgument when `dir` is empty; Database::Open's.
+Result<std::unique_ptr<db::Database>> OpenDatabase(const std::string& dir);
+// Opens it and waits as WaitUntilQueryable does: for commands that read, and for those that write
+// (against indexes still being rebuilt, a claim already stored would look new and be appended again).
+Result<std::unique_ptr<db::Database>> OpenCaughtUp(const std::string& dir);
 
 }  // namespace stemedb::cli

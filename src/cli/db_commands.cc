@@ -21,19 +21,6 @@
 namespace stemedb::cli {
 namespace {
 
-Result<std::unique_ptr<db::Database>> OpenDatabase(const std::string& dir) {
-  if (dir.empty()) return Status::InvalidArgument("--db is required");
-  return db::Database::Open(dir);
-}
-
-// Opens the database and waits until everything in its log is queryable, so that a command sees
-// every write acknowledged before it started.
-Result<std::unique_ptr<db::Database>> OpenCaughtUp(const std::string& dir) {
-  STEMEDB_ASSIGN_OR_RETURN(auto database, OpenDatabase(dir));
-  STEMEDB_RETURN_IF_ERROR(WaitUntilQueryable(*database));
-  return database;
-}
-
 Result<std::string> ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return Status::NotFound(fmt::format("cannot read {}", path));

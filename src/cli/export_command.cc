@@ -88,10 +88,9 @@ int Export(const ExportFlags& f) {
   lens::LensOptions options;
   if (table) options.weights = &*table;
 
-  auto database = db::Database::Open(f.db);
+  auto database = OpenCaughtUp(f.db);
   if (!database.ok()) return Fail(database.status());
   auto& db = **database;
-  if (Status caught_up = WaitUntilQueryable(db); !caught_up.ok()) return Fail(caught_up);
   auto out = Output::Open(f.out);
   if (!out.ok()) return Fail(out.status());
 

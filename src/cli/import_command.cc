@@ -237,12 +237,10 @@ int Import(const ImportFlags& flags) {
   for (const auto& file : flags.files) {
     if (file != "-" && !std::filesystem::exists(file)) return Fail(Status::NotFound("no such file: " + file));
   }
-  auto database = db::Database::Open(flags.db);
+  // Caught up first: indexes still being rebuilt would make every duplicate look new, and writes
+  // beyond the ingestor's bound would wait on the rebuild anyway (database.h, Backpressure).
+  auto database = OpenCaughtUp(flags.db);
   if (!database.ok()) return Fail(database.status());
-  // Indexes still being rebuilt would make every duplicate look new, and writes beyond the
-  // ingestor's bound would wait on the rebuild anyway (database.h, Backpressure): wait for it here,
-  // with progress, rather than in the middle of a batch.
-  if (Status caught_up = WaitUntilQueryable(**database); !caught_up.ok()) return Fail(caught_up);
   const auto start = std::chrono::steady_clock::now();
   Importer importer(**database, flags, std::move(keys));
   std::uint64_t total_bytes = 0;
