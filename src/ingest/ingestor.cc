@@ -80,6 +80,7 @@ struct Ingestor::State {
   IngestStats stats;  // guarded by mu
   std::atomic<wal::LogPosition> applied{0};
   std::atomic<bool> stop{false};
+  std::mutex stop_mu;  // one Stop joins the worker, the others wait for it
   std::thread worker;
 
   void Run();
@@ -164,10 +165,16 @@ Ingestor::Ingestor(std::shared_ptr<State> state) : state_(std::move(state)) {}
 Ingestor::~Ingestor() { Stop(); }
 
 void Ingestor::Stop() {
+  std::scoped_lock stopping(state_->stop_mu);
   state_->stop = true;
-  if (state_->worker.joinable()) state_->worker.join();
+  // Waiters check `stop` under `mu`: taking it once means each one has either seen it or is
+  // waiting, and so gets the notification. They are woken before the join, which may last a batch.
+  { std::scoped_lock lock(state_->mu); }
   state_->applied_cv.notify_all();
+  if (state_->worker.joinable()) state_->worker.join();
 }
+
+bool Ingestor::stopped() const noexcept { return state_->stop.load(); }
 
 wal::LogPosition Ingestor::applied_position() const noexcept { return state_->applied.load(); }
 
@@ -183,7 +190,11 @@ Status Ingestor::WaitForApplied(wal::LogPosition position, std::chrono::millisec
   });
   if (state_->applied.load() >= position) return Status::Ok();
   if (!state_->stats.error.ok()) return state_->stats.error;
-  if (!reached || state_->stop.load()) {
+  if (state_->stop.load()) {
+    return Status::Unavailable(fmt::format("the ingestor stopped before position {} was applied (applied: {})",
+                                           position, state_->applied.load()));
+  }
+  if (!reached) {
     return Status::Unavailable(
         fmt::format("position {} not applied yet (applied: {})", position, state_->applied.load()));
   }

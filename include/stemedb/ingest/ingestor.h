@@ -69,8 +69,11 @@ class Ingestor {
   Ingestor& operator=(const Ingestor&) = delete;
   ~Ingestor();  // Stop()
 
-  // Stops the worker after the batch in progress. Idempotent.
+  // Stops the worker after the batch in progress; every WaitForApplied, waiting or to come, then
+  // fails with Unavailable unless its position was applied. Idempotent, and safe to call from
+  // several threads at once (each returns once the worker has stopped).
   void Stop();
+  bool stopped() const noexcept;
 
   wal::LogPosition applied_position() const noexcept;
   // Blocks until applied_position() >= position. Errors: Unavailable on timeout; the ingestor's
