@@ -10,6 +10,7 @@
 #include <functional>
 #include <limits>
 #include <mutex>
+#include <shared_mutex>
 #include <thread>
 
 #include "stemedb/base/thread.h"
@@ -25,7 +26,22 @@ struct Database::Impl {
   std::unique_ptr<wal::Wal> wal;
   std::unique_ptr<storage::KVStore> store;
   std::unique_ptr<ingest::Ingestor> ingestor;
-  bool closed = false;
+
+  // Each call holds `lifetime` shared while it uses the WAL, the store or the ingestor; Close
+  // holds it exclusively to release them. So Close waits for the calls in progress (it stops the
+  // ingestor first, which ends their waits for it), and a call after Close fails with
+  // FailedPrecondition instead of reaching what Close released. A call that needs another's work
+  // uses the Impl function both share, never the other public call: the hold is not reentrant.
+  std::shared_mutex lifetime;
+  bool closed = false;               // guarded by lifetime
+  std::atomic<bool> closing{false};  // Close has begun: no call may start
+  DatabaseStats final_stats;         // what stats() reports after Close; guarded by lifetime
+  // The hold for one call named `call`, or FailedPrecondition once the database is closed.
+  Result<std::shared_lock<std::shared_mutex>> Enter(std::string_view call);
+  DatabaseStats Stats();
+  Result<std::optional<SignedAssertion>> Get(const AssertionId& id);
+  Result<std::vector<AssertionId>> Children(const AssertionId& id);
+  Status CatchUp(wal::LogPosition position, const CatchUpOptions& how);
 
   // Backpressure (database.h): the appends of this process the ingestor has not applied yet, as
   // (last position, record bytes), oldest first.
@@ -111,13 +127,30 @@ Database::~Database() {
 }
 
 Status Database::Close() {
-  if (impl_->closed) return Status::Ok();
+  {
+    std::shared_lock open(impl_->lifetime);
+    if (impl_->closed) return Status::Ok();
+    impl_->closing = true;
+    // Ends the waits of calls in progress (WaitForApplied, CatchUp, backpressure), which would
+    // otherwise keep the exclusive hold below waiting for their timeouts.
+    impl_->ingestor->Stop();
+  }
+  std::unique_lock exclusive(impl_->lifetime);
+  if (impl_->closed) return Status::Ok();  // a concurrent Close got here first
+  impl_->final_stats = impl_->Stats();
   impl_->closed = true;
-  impl_->ingestor->Stop();
   Status wal_status = impl_->wal->Close();
   impl_->ingestor.reset();
   impl_->store.reset();  // flushes memtables
   return wal_status;
+}
+
+Result<std::shared_lock<std::shared_mutex>> Database::Impl::Enter(std::string_view call) {
+  std::shared_lock open(lifetime);
+  // Refused from the moment Close begins: glibc's rwlock lets new readers in past a waiting
+  // writer, so a steady stream of calls could otherwise keep Close waiting for ever.
+  if (closed || closing) return Status::FailedPrecondition(fmt::format("{}: the database is closed", call));
+  return open;
 }
 
 storage::KVStore& Database::store() { return *impl_->store; }
@@ -248,6 +281,7 @@ Result<SubmitResult> Database::Submit(const SignedAssertion& signed_assertion,
 }
 
 Result<std::vector<SubmitResult>> Database::SubmitBatch(std::span<const Envelope> envelopes) {
+  STEMEDB_ASSIGN_OR_RETURN(auto open, impl_->Enter("submit"));
   if (envelopes.empty()) return std::vector<SubmitResult>();
   // 1. Validate each envelope (signatures included) and decide what it needs written (nothing for
   //    a claim already stored with all its signers), spread over the cores. Each thread takes the
@@ -335,6 +369,7 @@ Result<std::vector<SubmitResult>> Database::SubmitBatch(std::span<const Envelope
 }
 
 Result<Hash> Database::PutEvidence(std::span<const std::uint8_t> bytes) {
+  STEMEDB_ASSIGN_OR_RETURN(auto open, impl_->Enter("put evidence"));
   if (bytes.size() > impl_->options.max_evidence_bytes) {
     return Status::InvalidArgument(
         fmt::format("evidence: {} bytes, the limit is {}", bytes.size(), impl_->options.max_evidence_bytes));
@@ -350,6 +385,7 @@ Result<Hash> Database::PutEvidence(std::span<const std::uint8_t> bytes) {
 }
 
 Result<std::optional<std::string>> Database::GetEvidence(const Hash& hash) {
+  STEMEDB_ASSIGN_OR_RETURN(auto open, impl_->Enter("get evidence"));
   STEMEDB_ASSIGN_OR_RETURN(auto stored, impl_->store->Get(keys::Evidence(hash)));
   if (!stored) return std::optional<std::string>();
   return std::optional<std::string>(std::string(stored->view()));
@@ -380,14 +416,19 @@ void SortSigners(std::vector<lens::Signer>& signers) {
 }  // namespace
 
 Result<std::optional<SignedAssertion>> Database::Get(const AssertionId& id) {
+  STEMEDB_ASSIGN_OR_RETURN(auto open, impl_->Enter("get"));
+  return impl_->Get(id);
+}
+
+Result<std::optional<SignedAssertion>> Database::Impl::Get(const AssertionId& id) {
   // H:{id} says under which (subject, predicate) the record and its signers are: one scan.
-  auto snapshot = impl_->store->GetSnapshot();
-  STEMEDB_ASSIGN_OR_RETURN(auto stored, impl_->store->Get(keys::Location(id), snapshot.get()));
+  auto snapshot = store->GetSnapshot();
+  STEMEDB_ASSIGN_OR_RETURN(auto stored, store->Get(keys::Location(id), snapshot.get()));
   if (!stored) return std::optional<SignedAssertion>();
   auto location = keys::DecodeLocation(stored->view());
   if (!location.ok()) return std::move(location).status().with_context("stored claim " + id.ToHex());
   std::optional<SignedAssertion> out;
-  STEMEDB_RETURN_IF_ERROR(impl_->ForEachCandidate(
+  STEMEDB_RETURN_IF_ERROR(ForEachCandidate(
       keys::CandidateEntries(location->first, location->second, id),
       [&out](lens::Candidate&& c) {
         out = SignedAssertion{std::move(c.assertion), c.id, {}};
@@ -566,31 +607,39 @@ Result<std::vector<lens::Candidate>> Database::Impl::ScanCandidates(const std::s
 // The key schema separates names with NUL: a name that holds one (or that validation would
 // refuse for any other reason) could match the keys of other names, so it is refused.
 Result<std::vector<lens::Candidate>> Database::Candidates(const EntityId& subject, const RelationId& predicate) {
+  STEMEDB_ASSIGN_OR_RETURN(auto open, impl_->Enter("candidates"));
   STEMEDB_RETURN_IF_ERROR(ValidateIdentifier("subject", subject.view(), impl_->options.limits));
   STEMEDB_RETURN_IF_ERROR(ValidateIdentifier("predicate", predicate.view(), impl_->options.limits));
   return impl_->ScanCandidates(keys::CandidatePrefix(subject, predicate));
 }
 
 Result<std::vector<lens::Candidate>> Database::BySubject(const EntityId& subject) {
+  STEMEDB_ASSIGN_OR_RETURN(auto open, impl_->Enter("by subject"));
   STEMEDB_RETURN_IF_ERROR(ValidateIdentifier("subject", subject.view(), impl_->options.limits));
   return impl_->ScanCandidates(keys::SubjectPrefix(subject));
 }
 
 Result<std::vector<AssertionId>> Database::Children(const AssertionId& id) {
+  STEMEDB_ASSIGN_OR_RETURN(auto open, impl_->Enter("children"));
+  return impl_->Children(id);
+}
+
+Result<std::vector<AssertionId>> Database::Impl::Children(const AssertionId& id) {
   std::vector<AssertionId> out;
-  auto it = impl_->store->ScanPrefix(keys::ChildPrefix(id));
+  auto it = store->ScanPrefix(keys::ChildPrefix(id));
   for (; it->Valid(); it->Next()) out.push_back(keys::IdAt(it->key(), 2 + 32));
   STEMEDB_RETURN_IF_ERROR(it->status());
   return out;
 }
 
 Result<Database::SupersessionHistory> Database::History(const AssertionId& id) {
+  STEMEDB_ASSIGN_OR_RETURN(auto open, impl_->Enter("history"));
   SupersessionHistory history;
   // IDs are hashes, so chains cannot loop; the bound only guards against a damaged store.
   constexpr std::size_t kMaxChain = 100000;
   std::optional<AssertionId> next = id;
   while (next && history.ancestors.size() < kMaxChain) {
-    STEMEDB_ASSIGN_OR_RETURN(auto stored, Get(*next));
+    STEMEDB_ASSIGN_OR_RETURN(auto stored, impl_->Get(*next));
     if (!stored) break;
     next = stored->assertion.parent;
     history.ancestors.push_back(std::move(*stored));
@@ -600,9 +649,9 @@ Result<Database::SupersessionHistory> Database::History(const AssertionId& id) {
   while (!frontier.empty() && history.descendants.size() < kMaxChain) {
     std::vector<AssertionId> next_frontier;
     for (const AssertionId& parent : frontier) {
-      STEMEDB_ASSIGN_OR_RETURN(auto children, Children(parent));
+      STEMEDB_ASSIGN_OR_RETURN(auto children, impl_->Children(parent));
       for (const AssertionId& child : children) {
-        STEMEDB_ASSIGN_OR_RETURN(auto stored, Get(child));
+        STEMEDB_ASSIGN_OR_RETURN(auto stored, impl_->Get(child));
         if (!stored) continue;
         history.descendants.push_back(std::move(*stored));
         next_frontier.push_back(child);
@@ -615,7 +664,8 @@ Result<Database::SupersessionHistory> Database::History(const AssertionId& id) {
 
 Result<lens::Resolution> Database::Resolve(const EntityId& subject, const RelationId& predicate, lens::LensKind kind,
                                            const lens::LensOptions& options, std::optional<wal::LogPosition> must_see) {
-  if (must_see) STEMEDB_RETURN_IF_ERROR(WaitForApplied(*must_see));
+  STEMEDB_ASSIGN_OR_RETURN(auto open, impl_->Enter("resolve"));
+  if (must_see) STEMEDB_RETURN_IF_ERROR(impl_->ingestor->WaitForApplied(*must_see, std::chrono::seconds(30)));
   STEMEDB_RETURN_IF_ERROR(ValidateIdentifier("subject", subject.view(), impl_->options.limits));
   STEMEDB_RETURN_IF_ERROR(ValidateIdentifier("predicate", predicate.view(), impl_->options.limits));
   lens::Resolution out;
@@ -632,6 +682,7 @@ Result<lens::Resolution> Database::Resolve(const EntityId& subject, const Relati
 Result<std::vector<Database::PredicateResolution>> Database::ResolveSubject(const EntityId& subject,
                                                                             lens::LensKind kind,
                                                                             const lens::LensOptions& options) {
+  STEMEDB_ASSIGN_OR_RETURN(auto open, impl_->Enter("resolve subject"));
   STEMEDB_RETURN_IF_ERROR(ValidateIdentifier("subject", subject.view(), impl_->options.limits));
   std::vector<PredicateResolution> out;
   STEMEDB_RETURN_IF_ERROR(impl_->ForEachCandidateSet(
@@ -644,10 +695,12 @@ Result<std::vector<Database::PredicateResolution>> Database::ResolveSubject(cons
 }
 
 Status Database::ForEachAssertion(const std::function<Status(lens::Candidate&&)>& visit) {
+  STEMEDB_ASSIGN_OR_RETURN(auto open, impl_->Enter("for each assertion"));
   return impl_->ForEachCandidate("C:", visit);
 }
 
 Result<std::vector<Database::Conflict>> Database::Conflicts(std::size_t limit, const lens::LensOptions& options) {
+  STEMEDB_ASSIGN_OR_RETURN(auto open, impl_->Enter("conflicts"));
   std::vector<Conflict> out;
   if (limit == 0) return out;
   // Liveness (supersession, thresholds, as_of) is the lens's business: it counts the values.
@@ -668,58 +721,70 @@ Result<std::vector<Database::Conflict>> Database::Conflicts(std::size_t limit, c
 }
 
 Status Database::WaitForApplied(wal::LogPosition position, std::chrono::milliseconds timeout) {
+  STEMEDB_ASSIGN_OR_RETURN(auto open, impl_->Enter("wait for applied"));
   return impl_->ingestor->WaitForApplied(position, timeout);
 }
 
 Status Database::CatchUp(wal::LogPosition position, const CatchUpOptions& options) {
+  STEMEDB_ASSIGN_OR_RETURN(auto open, impl_->Enter("catch up"));
+  return impl_->CatchUp(position, options);
+}
+
+Status Database::Impl::CatchUp(wal::LogPosition position, const CatchUpOptions& how) {
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
-  const wal::LogPosition applied_at_start = impl_->ingestor->applied_position();
+  const wal::LogPosition applied_at_start = ingestor->applied_position();
   wal::LogPosition last_applied = applied_at_start;
   auto last_advance = start;  // when the applied position last moved
-  auto next_report = start + options.progress_every;
+  auto next_report = start + how.progress_every;
   for (;;) {
     const auto now = Clock::now();
-    const auto until = std::min(next_report, last_advance + options.stall_timeout);
+    const auto until = std::min(next_report, last_advance + how.stall_timeout);
     const auto wait = std::max(std::chrono::milliseconds(1), std::chrono::ceil<std::chrono::milliseconds>(until - now));
-    Status waited = impl_->ingestor->WaitForApplied(position, wait);
+    Status waited = ingestor->WaitForApplied(position, wait);
     if (waited.ok() || waited.code() != StatusCode::kUnavailable) return waited;
-    if (Status stopped = impl_->ingestor->stats().error; !stopped.ok()) return stopped;
-    const wal::LogPosition applied = impl_->ingestor->applied_position();
+    if (Status stopped = ingestor->stats().error; !stopped.ok()) return stopped;
+    if (ingestor->stopped()) return std::move(waited).with_context("the database is closing");
+    const wal::LogPosition applied = ingestor->applied_position();
     const auto after = Clock::now();
     if (applied != last_applied) {
       last_applied = applied;
       last_advance = after;
-    } else if (after - last_advance >= options.stall_timeout) {
+    } else if (after - last_advance >= how.stall_timeout) {
       return Status::Unavailable(fmt::format("the ingestor applied nothing for {:.1f} s: at position {} of {}",
-                                             std::chrono::duration<double>(options.stall_timeout).count(), applied,
+                                             std::chrono::duration<double>(how.stall_timeout).count(), applied,
                                              position));
     }
     if (after >= next_report) {
-      if (options.progress) {
+      if (how.progress) {
         const double seconds = std::chrono::duration<double>(after - start).count();
-        options.progress(applied, position, static_cast<double>(applied - applied_at_start) / seconds);
+        how.progress(applied, position, static_cast<double>(applied - applied_at_start) / seconds);
       }
-      next_report = after + options.progress_every;
+      next_report = after + how.progress_every;
     }
   }
 }
 
 DatabaseStats Database::stats() {
+  std::shared_lock open(impl_->lifetime);
+  return impl_->closed ? impl_->final_stats : impl_->Stats();
+}
+
+DatabaseStats Database::Impl::Stats() {
   DatabaseStats s;
-  s.durable_position = impl_->wal->durable_position();
-  s.ingest = impl_->ingestor->stats();
+  s.durable_position = wal->durable_position();
+  s.ingest = ingestor->stats();
   s.applied_position = s.ingest.applied_position;
   s.lag = s.durable_position > s.applied_position ? s.durable_position - s.applied_position : 0;
-  s.kv_disk_bytes = impl_->store->DiskBytes();
-  s.kv_memory = impl_->store->MemoryUsage();
-  s.wal_tail_cache_bytes = impl_->wal->tail_cache_bytes();
+  s.kv_disk_bytes = store->DiskBytes();
+  s.kv_memory = store->MemoryUsage();
+  s.wal_tail_cache_bytes = wal->tail_cache_bytes();
   {
-    std::scoped_lock lock(impl_->unapplied_mu);
-    s.unapplied_bytes = impl_->DropApplied();
+    std::scoped_lock lock(unapplied_mu);
+    s.unapplied_bytes = DropApplied();
   }
-  s.backpressure_waits = impl_->backpressure_waits.load(std::memory_order_relaxed);
-  s.backpressure_wait_seconds = static_cast<double>(impl_->backpressure_wait_ns.load(std::memory_order_relaxed)) / 1e9;
+  s.backpressure_waits = backpressure_waits.load(std::memory_order_relaxed);
+  s.backpressure_wait_seconds = static_cast<double>(backpressure_wait_ns.load(std::memory_order_relaxed)) / 1e9;
   return s;
 }
 
@@ -740,11 +805,12 @@ std::string Printable(std::string_view key) {
 
 Result<Database::VerifyReport> Database::Verify(
     const std::filesystem::path& scratch_dir, const std::function<void(wal::LogPosition, wal::LogPosition)>& progress) {
+  STEMEDB_ASSIGN_OR_RETURN(auto open, impl_->Enter("verify"));
   VerifyReport report;
   const wal::LogPosition log_end = impl_->wal->durable_position();
   report.log_end = log_end;
   // The live indexes must have caught up with the log before they can be compared with a rebuild.
-  STEMEDB_RETURN_IF_ERROR(CatchUp(log_end, CatchUpOptions{}).with_context("verify: catch up"));
+  STEMEDB_RETURN_IF_ERROR(impl_->CatchUp(log_end, CatchUpOptions{}).with_context("verify: catch up"));
 
   std::error_code ec;
   std::filesystem::remove_all(scratch_dir, ec);
@@ -769,6 +835,7 @@ Result<Database::VerifyReport> Database::Verify(
       if (Status failed = ingestor->stats().error; !failed.ok()) {
         return std::move(failed).with_context("verify: rebuild from the WAL");
       }
+      if (impl_->closing) return Status::Unavailable("verify: the database is closing");
     }
     ingestor->Stop();
     const auto stats = ingestor->stats();

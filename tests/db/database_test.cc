@@ -671,6 +671,126 @@ TEST(Database, ASubmissionThatFindsNoRoomInTimeFailsAndWritesNothing) {
   EXPECT_EQ((*db)->stats().unapplied_bytes, 0U);
 }
 
+// After Close every call fails with a clear error and writes nothing, rather than reaching the
+// WAL, store and ingestor Close released; stats() keeps the figures Close found.
+TEST(Database, CallsAfterCloseFailWithFailedPreconditionAndWriteNothing) {
+  TempDir dir;
+  auto db = OpenOrDie(dir.path());
+  const SubmitResult stored = SubmitOrDie(*db, SignedFor(7));
+  ASSERT_TRUE(db->Close().ok());
+  ASSERT_TRUE(db->Close().ok());  // idempotent
+  EXPECT_EQ(db->stats().durable_position, stored.position);
+  EXPECT_EQ(db->stats().applied_position, stored.position);
+
+  auto expect_closed = [](const Status& s, std::string_view call) {
+    EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition) << call << ": " << s.ToString();
+    EXPECT_NE(s.ToString().find(std::string(call) + ": the database is closed"), std::string::npos) << s.ToString();
+  };
+  const std::string blob = "evidence after close";
+  const std::span<const std::uint8_t> blob_bytes(reinterpret_cast<const std::uint8_t*>(blob.data()), blob.size());
+  expect_closed(db->Submit(SignedFor(8)).status(), "submit");
+  expect_closed(db->SubmitBatch(std::vector<Envelope>{{SignedFor(9), std::nullopt}}).status(), "submit");
+  expect_closed(db->PutEvidence(blob_bytes).status(), "put evidence");
+  expect_closed(db->GetEvidence(Blake3(blob)).status(), "get evidence");
+  expect_closed(db->Get(stored.id).status(), "get");
+  const Assertion& a = SignedFor(7).assertion;
+  expect_closed(db->Candidates(a.subject, a.predicate).status(), "candidates");
+  expect_closed(db->BySubject(a.subject).status(), "by subject");
+  expect_closed(db->Children(stored.id).status(), "children");
+  expect_closed(db->History(stored.id).status(), "history");
+  expect_closed(db->Resolve(a.subject, a.predicate, lens::LensKind::kConsensus).status(), "resolve");
+  expect_closed(db->ResolveSubject(a.subject, lens::LensKind::kConsensus).status(), "resolve subject");
+  expect_closed(db->ForEachAssertion([](lens::Candidate&&) { return Status::Ok(); }), "for each assertion");
+  expect_closed(db->Conflicts().status(), "conflicts");
+  expect_closed(db->WaitForApplied(stored.position), "wait for applied");
+  expect_closed(db->CatchUp(stored.position, {}), "catch up");
+  TempDir scratch;
+  expect_closed(db->Verify(scratch.path()).status(), "verify");
+  db.reset();
+
+  auto reopened = OpenOrDie(dir.path());
+  EXPECT_EQ(reopened->stats().durable_position, stored.position);  // nothing was written after Close
+  EXPECT_FALSE(reopened->Get(SignedFor(8).id)->has_value());
+  EXPECT_FALSE(reopened->GetEvidence(Blake3(blob))->has_value());
+}
+
+// Close while calls are in progress — a catch-up waiting out a rebuild, a read-your-writes wait,
+// readers and writers — ends the waits, lets each call finish and refuses the ones after it.
+TEST(Database, CloseEndsTheWaitsOfCallsInProgressAndRefusesLaterOnes) {
+  constexpr std::uint64_t kOld = 12000;
+  TempDir dir;
+  ASSERT_NO_FATAL_FAILURE(WriteStoreToRebuild(dir.path(), kOld));
+  auto opened = Database::Open(dir.path(), SlowRebuild());
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  std::unique_ptr<Database> db = std::move(*opened);
+
+  std::atomic<bool> catching_up{false};
+  Status catch_up;
+  std::jthread catcher([&] {
+    Database::CatchUpOptions options;
+    options.stall_timeout = std::chrono::seconds(60);  // without Close ending it: "applied nothing for 60.0 s"
+    options.progress_every = std::chrono::milliseconds(1);
+    options.progress = [&](wal::LogPosition, wal::LogPosition, double) { catching_up = true; };
+    catch_up = db->CatchUp(kOld, options);
+  });
+  Status waited;
+  std::jthread waiter([&] { waited = db->WaitForApplied(kOld, std::chrono::seconds(60)); });
+  std::atomic<int> reads{0};
+  Status last_read;
+  std::jthread reader([&] {
+    for (;;) {
+      auto got = db->Get(SignedFor(0).id);
+      if (!got.ok()) {
+        last_read = got.status();
+        return;
+      }
+      ++reads;
+    }
+  });
+  std::atomic<int> writes{0};
+  Status last_write;
+  std::jthread writer([&] {
+    for (std::uint64_t k = 100000;; ++k) {
+      auto r = db->Submit(SignedFor(k));
+      if (!r.ok()) {
+        last_write = r.status();
+        return;
+      }
+      ++writes;
+    }
+  });
+  while (!catching_up || reads == 0 || writes == 0) std::this_thread::yield();
+  ASSERT_LT(db->stats().applied_position, kOld) << "the rebuild ended too soon for this test";
+  std::jthread second_close([&] { EXPECT_TRUE(db->Close().ok()); });
+  EXPECT_TRUE(db->Close().ok());
+  second_close.join();
+  catcher.join();
+  waiter.join();
+  reader.join();
+  writer.join();
+
+  EXPECT_EQ(catch_up.code(), StatusCode::kUnavailable) << catch_up.ToString();
+  EXPECT_NE(catch_up.ToString().find("the database is closing"), std::string::npos) << catch_up.ToString();
+  // The wait either was in progress (ended by the stop) or began after Close (refused).
+  if (waited.code() == StatusCode::kUnavailable) {
+    EXPECT_NE(waited.ToString().find("the ingestor stopped before position"), std::string::npos) << waited.ToString();
+  } else {
+    EXPECT_EQ(waited.code(), StatusCode::kFailedPrecondition) << waited.ToString();
+  }
+  EXPECT_EQ(last_read.code(), StatusCode::kFailedPrecondition) << last_read.ToString();
+  EXPECT_EQ(last_write.code(), StatusCode::kFailedPrecondition) << last_write.ToString();
+  const wal::LogPosition written = db->stats().durable_position;
+  EXPECT_EQ(written, kOld + static_cast<wal::LogPosition>(writes.load()));
+  db.reset();
+
+  // Every acknowledged write is there, and nothing else.
+  auto reopened = OpenOrDie(dir.path());
+  EXPECT_EQ(reopened->stats().durable_position, written);
+  ASSERT_TRUE(reopened->CatchUp(written, {}).ok());
+  EXPECT_TRUE(reopened->Get(SignedFor(100000 + static_cast<std::uint64_t>(writes.load()) - 1).id)->has_value());
+  EXPECT_FALSE(reopened->Get(SignedFor(100000 + static_cast<std::uint64_t>(writes.load())).id)->has_value());
+}
+
 // The database's long-lived threads carry names (top -H, perf), apart from RocksDB's.
 TEST(Database, ItsThreadsAreNamed) {
   TempDir dir;

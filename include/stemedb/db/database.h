@@ -21,7 +21,12 @@
 // anything is written — and fails with Unavailable (nothing written) if that takes longer than
 // DatabaseOptions::backpressure_timeout.
 //
-// Thread-safety: safe for concurrent use by many submitters and readers.
+// Thread-safety: safe for concurrent use by many submitters and readers, and Close may be called
+// while they run: it ends the waits of calls in progress (WaitForApplied, CatchUp and backpressure
+// waits fail with Unavailable), waits for the calls in progress to finish, then releases the WAL,
+// the store and the ingestor. Every call that begins once Close has begun fails with
+// FailedPrecondition ("get: the database is closed"), nothing written; stats() after Close
+// reports the figures as Close found them.
 #pragma once
 
 #include <chrono>
@@ -201,10 +206,11 @@ class Database {
   Status CatchUp(wal::LogPosition position, const CatchUpOptions& options);
   DatabaseStats stats();
 
-  // Stops the ingestor, closes the WAL and the store. Idempotent.
+  // Stops the ingestor, waits for the calls in progress, closes the WAL and the store (see
+  // Thread-safety above). Idempotent; the destructor calls it.
   Status Close();
 
-  // For tests and tools: the underlying store.
+  // For tests and tools: the underlying store. REQUIRES: not closed.
   storage::KVStore& store();
 
  private:
