@@ -174,10 +174,12 @@ Run Ingest(const std::string& mode, const std::vector<Envelope>& work, std::size
   run.total_seconds = std::chrono::duration<double>(applied - start).count();
   run.per_second = static_cast<double>(work.size()) / run.total_seconds;
   const auto db_stats = db->stats();
-  fmt::print(stderr,
-             "  [{}: ingestor verified {} signatures, trusted {} records; {} submissions waited {:.3f} s for it]\n",
-             mode, db_stats.ingest.signatures_verified, db_stats.ingest.records_trusted, db_stats.backpressure_waits,
-             db_stats.backpressure_wait_seconds);
+  fmt::print(
+      stderr,
+      "  [{}: ingestor verified {} signatures, trusted {} records, in {} batches; {} submissions waited {:.3f} s "
+      "for it]\n",
+      mode, db_stats.ingest.signatures_verified, db_stats.ingest.records_trusted, db_stats.ingest.batches_applied,
+      db_stats.backpressure_waits, db_stats.backpressure_wait_seconds);
   const std::uint64_t hwm = RssKiB("VmHWM:");
   run.rss_growth_kib = hwm > rss_before ? hwm - rss_before : 0;
   (void)db->Close();
