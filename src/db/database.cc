@@ -665,7 +665,7 @@ Result<Database::SupersessionHistory> Database::History(const AssertionId& id) {
 Result<lens::Resolution> Database::Resolve(const EntityId& subject, const RelationId& predicate, lens::LensKind kind,
                                            const lens::LensOptions& options, std::optional<wal::LogPosition> must_see) {
   STEMEDB_ASSIGN_OR_RETURN(auto open, impl_->Enter("resolve"));
-  if (must_see) STEMEDB_RETURN_IF_ERROR(impl_->ingestor->WaitForApplied(*must_see, std::chrono::seconds(30)));
+  if (must_see) STEMEDB_RETURN_IF_ERROR(impl_->ingestor->WaitForApplied(*must_see, kDefaultApplyWait));
   STEMEDB_RETURN_IF_ERROR(ValidateIdentifier("subject", subject.view(), impl_->options.limits));
   STEMEDB_RETURN_IF_ERROR(ValidateIdentifier("predicate", predicate.view(), impl_->options.limits));
   lens::Resolution out;

@@ -759,8 +759,14 @@ TEST(Database, CloseEndsTheWaitsOfCallsInProgressAndRefusesLaterOnes) {
       ++writes;
     }
   });
-  while (!catching_up || reads == 0 || writes == 0) std::this_thread::yield();
-  ASSERT_LT(db->stats().applied_position, kOld) << "the rebuild ended too soon for this test";
+  // Bounded, and the checks come after Close: the loops end only when Close refuses them, so an
+  // assertion failing before it would leave the test waiting on threads that never return.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while ((!catching_up || reads == 0 || writes == 0) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  const bool all_in_progress = catching_up && reads > 0 && writes > 0;
+  const wal::LogPosition applied_at_close = db->stats().applied_position;
   std::jthread second_close([&] { EXPECT_TRUE(db->Close().ok()); });
   EXPECT_TRUE(db->Close().ok());
   second_close.join();
@@ -768,6 +774,8 @@ TEST(Database, CloseEndsTheWaitsOfCallsInProgressAndRefusesLaterOnes) {
   waiter.join();
   reader.join();
   writer.join();
+  ASSERT_TRUE(all_in_progress) << "catch-up " << catching_up << ", reads " << reads << ", writes " << writes;
+  ASSERT_LT(applied_at_close, kOld) << "the rebuild ended too soon for this test";
 
   EXPECT_EQ(catch_up.code(), StatusCode::kUnavailable) << catch_up.ToString();
   EXPECT_NE(catch_up.ToString().find("the database is closing"), std::string::npos) << catch_up.ToString();

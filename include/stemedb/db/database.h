@@ -190,7 +190,8 @@ class Database {
 
   // Read-your-writes: blocks until everything up to `position` is queryable. Errors: the
   // ingestor's, if it stopped on one; Unavailable when `timeout` passes first.
-  Status WaitForApplied(wal::LogPosition position, std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  static constexpr std::chrono::seconds kDefaultApplyWait{30};  // also Resolve's wait for must_see
+  Status WaitForApplied(wal::LogPosition position, std::chrono::milliseconds timeout = kDefaultApplyWait);
 
   // For waits that may be long — a rebuild of every index, the catch-up after a crash — which no
   // fixed timeout suits: waits until `position` is applied for as long as the ingestor keeps
