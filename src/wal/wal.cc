@@ -495,10 +495,21 @@ std::size_t Wal::tail_cache_bytes() const {
 SyncMode Wal::sync_mode() const noexcept { return state_->options.sync_mode; }
 
 LogPosition Wal::WaitForVisible(LogPosition position, std::chrono::milliseconds timeout) const {
+  return WaitForVisible(position, timeout, {});
+}
+
+LogPosition Wal::WaitForVisible(LogPosition position, std::chrono::milliseconds timeout,
+                                const std::function<bool()>& give_up) const {
   std::unique_lock lock(state_->mu);
-  state_->visible_cv.wait_for(
-      lock, timeout, [&] { return state_->visible.load() >= position || state_->closing || !state_->sticky.ok(); });
+  state_->visible_cv.wait_for(lock, timeout, [&] {
+    return state_->visible.load() >= position || state_->closing || !state_->sticky.ok() || (give_up && give_up());
+  });
   return state_->visible.load();
+}
+
+void Wal::WakeVisibleWaiters() const {
+  { std::scoped_lock lock(state_->mu); }
+  state_->visible_cv.notify_all();
 }
 
 Result<RepairReport> Wal::Repair(const std::filesystem::path& dir, Env* env) {

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <fstream>
 #include <random>
 #include <set>
@@ -522,6 +523,25 @@ TEST(Wal, ReaderWaitsForNewRecords) {
   EXPECT_EQ((*record)->position, 1U);
   // Times out when nothing comes.
   EXPECT_EQ(wal->WaitForVisible(2, std::chrono::milliseconds(10)), 1U);
+}
+
+// A wait with a give-up condition returns once the condition holds and WakeVisibleWaiters is
+// called: long before its timeout, with nothing new visible.
+TEST(Wal, AWaitGivesUpWhenWokenWithItsConditionTrue) {
+  TempDir dir;
+  auto wal = OpenOrDie(dir.path());
+  std::atomic<bool> give_up{false};
+  LogPosition seen = 99;
+  const auto start = std::chrono::steady_clock::now();
+  std::thread waiter([&] { seen = wal->WaitForVisible(1, std::chrono::seconds(60), [&] { return give_up.load(); }); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  give_up = true;
+  wal->WakeVisibleWaiters();
+  waiter.join();
+  EXPECT_EQ(seen, 0U);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30));
+  // A condition already true ends the wait before it sleeps.
+  EXPECT_EQ(wal->WaitForVisible(1, std::chrono::seconds(60), [] { return true; }), 0U);
 }
 
 // ---- Injected faults ----

@@ -24,6 +24,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -151,6 +152,15 @@ class Wal {
   // Blocks until visible_position() >= position, the timeout passes, or the WAL stops.
   // Returns the visible position at that moment.
   LogPosition WaitForVisible(LogPosition position, std::chrono::milliseconds timeout) const;
+  // The same, and also returns once `give_up()` is true. `give_up` is called under the WAL's lock
+  // (it must be quick and must not call the WAL) each time the wait wakes: whenever records become
+  // visible, and when WakeVisibleWaiters is called. Whoever makes it true must then call
+  // WakeVisibleWaiters, or the wait lasts until the next visible records or the timeout.
+  LogPosition WaitForVisible(LogPosition position, std::chrono::milliseconds timeout,
+                             const std::function<bool()>& give_up) const;
+  // Wakes every WaitForVisible call to check its condition again. Thread-safe; takes the WAL's lock
+  // briefly, so that a wait between its check and its sleep cannot miss the wake-up.
+  void WakeVisibleWaiters() const;
 
   // A reader positioned at `from` (the first record it returns has position `from`, once that is
   // visible). REQUIRES: from >= 1. The reader may outlive this Wal, but then sees nothing new.
