@@ -82,11 +82,18 @@ struct Ingestor::State {
   std::atomic<bool> stop{false};
   std::mutex stop_mu;  // one Stop joins the worker, the others wait for it
   std::thread worker;
+  // WaitForApplied calls waiting for a position not applied yet; while there is one, the worker
+  // does not gather. `gathering` tells them to wake the worker from its wait on the WAL.
+  std::atomic<unsigned> waiters{0};
+  std::atomic<bool> gathering{false};
 
   void Run();
-  // Copies records out of the reader into `out` up to max_batch_records and max_batch_bytes (empty:
-  // none visible).
+  // Copies records out of the reader, appending them to `out`, until `out` holds max_batch_records
+  // or max_batch_bytes, or no more are visible.
   Status ReadBatch(wal::WalReader& reader, std::vector<Pending>& out) const;
+  // For a batch that arrived in bulk (gather_min_records or more): waits up to gather_wait for
+  // the WAL to fill it, reading what becomes visible; ends early for a waiter or Stop.
+  Status Gather(wal::WalReader& reader, std::vector<Pending>& batch);
   // Decodes and checks every record of the batch but its signatures, and lists those to verify.
   void Decode(PreparedBatch& batch) const;
   void Decode(Pending& p) const;
@@ -171,6 +178,7 @@ void Ingestor::Stop() {
   // waiting, and so gets the notification. They are woken before the join, which may last a batch.
   { std::scoped_lock lock(state_->mu); }
   state_->applied_cv.notify_all();
+  if (state_->gathering.load()) state_->wal->WakeVisibleWaiters();
   if (state_->worker.joinable()) state_->worker.join();
 }
 
@@ -184,6 +192,14 @@ IngestStats Ingestor::stats() const {
 }
 
 Status Ingestor::WaitForApplied(wal::LogPosition position, std::chrono::milliseconds timeout) const {
+  if (state_->applied.load() >= position) return Status::Ok();
+  // A caller is waiting: a gather in progress ends now, and none starts until it has returned.
+  state_->waiters.fetch_add(1);
+  struct Unregister {
+    std::atomic<unsigned>& waiters;
+    ~Unregister() { waiters.fetch_sub(1); }
+  } unregister{state_->waiters};
+  if (state_->gathering.load()) state_->wal->WakeVisibleWaiters();
   std::unique_lock lock(state_->mu);
   const bool reached = state_->applied_cv.wait_for(lock, timeout, [&] {
     return state_->applied.load() >= position || !state_->stats.error.ok() || state_->stop.load();
@@ -213,7 +229,14 @@ void Ingestor::State::Run() {
         wal->WaitForVisible(applied.load() + 1, options.idle_wait);
         continue;
       }
+      const Status gathered = Gather(**reader, current.records);
       Prepare(current);
+      if (!gathered.ok()) {
+        // As below: what was read before the unreadable record is applied, then the error stops.
+        failure = ApplyBatch(current);
+        if (failure.ok()) failure = gathered;
+        break;
+      }
     }
     // A batch that needed verifying came from the files (a restart's catch-up, a rebuild), and so,
     // most likely, will the next: it is read now and prepared while this one is applied. Batches
@@ -276,9 +299,10 @@ Status Ingestor::State::ApplyWhilePreparing(const PreparedBatch& current, Prepar
 
 Status Ingestor::State::ReadBatch(wal::WalReader& reader, std::vector<Pending>& out) const {
   // Payloads are copied: the reader's are valid only until its next call.
-  out.reserve(std::min<std::size_t>(options.max_batch_records, 1024));
+  if (out.empty()) out.reserve(std::min<std::size_t>(options.max_batch_records, 1024));
   std::size_t bytes = 0;
-  for (std::size_t n = 0; n < options.max_batch_records && bytes < options.max_batch_bytes; ++n) {
+  for (const Pending& p : out) bytes += p.payload.bytes().size();
+  while (out.size() < options.max_batch_records && bytes < options.max_batch_bytes) {
     auto record = reader.Next();
     if (!record.ok()) return std::move(record).status().with_context("ingest: read WAL");
     if (!*record) break;
@@ -290,6 +314,31 @@ Status Ingestor::State::ReadBatch(wal::WalReader& reader, std::vector<Pending>& 
     bytes += p.payload.bytes().size();
   }
   return Status::Ok();
+}
+
+Status Ingestor::State::Gather(wal::WalReader& reader, std::vector<Pending>& batch) {
+  if (options.gather_wait.count() <= 0 || batch.size() < options.gather_min_records) return Status::Ok();
+  const auto deadline = std::chrono::steady_clock::now() + options.gather_wait;
+  // Seen by every WaitForApplied that registers after this store; those registered before are
+  // seen by the `waiters` check below (both sequentially consistent).
+  gathering.store(true);
+  const auto give_up = [this] { return waiters.load() > 0 || stop.load(); };
+  Status status;
+  std::size_t bytes = 0;
+  for (const Pending& p : batch) bytes += p.payload.bytes().size();
+  while (batch.size() < options.max_batch_records && bytes < options.max_batch_bytes && !give_up()) {
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    // Positions are consecutive: the batch is full once this one is visible.
+    const wal::LogPosition full = batch.back().position + (options.max_batch_records - batch.size());
+    wal->WaitForVisible(full, left, give_up);
+    const std::size_t before = batch.size();
+    status = ReadBatch(reader, batch);
+    if (!status.ok()) break;
+    for (std::size_t i = before; i < batch.size(); ++i) bytes += batch[i].payload.bytes().size();
+  }
+  gathering.store(false);
+  return status;
 }
 
 void Ingestor::State::Prepare(PreparedBatch& batch) const {

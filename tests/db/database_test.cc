@@ -487,6 +487,86 @@ TEST(Database, IngestBatchesAreBoundedInBytes) {
   }
 }
 
+// Options under which the ingestor gathers any 10 records or more for a minute: longer than any
+// of the waits below, so that only a waiter or Close can end a gather within them.
+DatabaseOptions GatheringOptions() {
+  DatabaseOptions options;
+  options.ingest.gather_wait = std::chrono::minutes(1);
+  options.ingest.gather_min_records = 10;
+  return options;
+}
+
+std::vector<Envelope> Envelopes(std::uint64_t first, std::uint64_t count) {
+  std::vector<Envelope> out;
+  for (std::uint64_t k = first; k < first + count; ++k) out.push_back({SignedFor(k), std::nullopt});
+  return out;
+}
+
+// Records that arrive in bulk wait, unapplied, for more to fill the batch; a WaitForApplied call
+// ends the wait at once, and everything visible by then goes into the same batch.
+TEST(Database, RecordsArrivingInBulkAreGatheredUntilSomeoneWaits) {
+  TempDir dir;
+  auto db = Database::Open(dir.path(), GatheringOptions());
+  ASSERT_TRUE(db.ok()) << db.status().ToString();
+  auto first = (*db)->SubmitBatch(Envelopes(0, 20));
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  auto second = (*db)->SubmitBatch(Envelopes(20, 20));
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ((*db)->stats().applied_position, 0U) << "the first 20 records were applied without gathering";
+  EXPECT_EQ((*db)->stats().ingest.batches_applied, 0U);
+
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE((*db)->WaitForApplied(second->back().position, std::chrono::seconds(20)).ok());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));
+  const auto stats = (*db)->stats();
+  EXPECT_EQ(stats.ingest.records_applied, 40U);
+  EXPECT_EQ(stats.ingest.batches_applied, 1U) << "both submissions belong in one batch";
+  for (const auto& r : *second) EXPECT_TRUE((*db)->Get(r.id).ok());
+}
+
+// A few records at a time (single submissions, small batches) are applied as they come: no
+// WaitForApplied is needed for them to become queryable well within the gather wait.
+TEST(Database, RecordsArrivingFewAtATimeAreAppliedAtOnce) {
+  TempDir dir;
+  auto db = Database::Open(dir.path(), GatheringOptions());
+  ASSERT_TRUE(db.ok()) << db.status().ToString();
+  auto one = (*db)->Submit(SignedFor(1));
+  ASSERT_TRUE(one.ok()) << one.status().ToString();
+  auto few = (*db)->SubmitBatch(Envelopes(2, 5));
+  ASSERT_TRUE(few.ok()) << few.status().ToString();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while ((*db)->stats().applied_position < few->back().position && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ((*db)->stats().applied_position, few->back().position);
+  EXPECT_TRUE((*db)->Get(one->id).ok());
+}
+
+// Close ends a gather in progress (it does not wait it out), and what was gathered is applied
+// then or after the reopen: nothing acknowledged is lost.
+TEST(Database, CloseEndsAGatherAndLosesNothing) {
+  TempDir dir;
+  std::vector<AssertionId> ids;
+  {
+    auto db = Database::Open(dir.path(), GatheringOptions());
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    auto batch = (*db)->SubmitBatch(Envelopes(0, 30));
+    ASSERT_TRUE(batch.ok()) << batch.status().ToString();
+    for (const auto& r : *batch) ids.push_back(r.id);
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    EXPECT_EQ((*db)->stats().applied_position, 0U);
+    const auto start = std::chrono::steady_clock::now();
+    ASSERT_TRUE((*db)->Close().ok());
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));
+  }
+  auto db = OpenOrDie(dir.path());
+  ASSERT_TRUE(db->WaitForApplied(db->stats().durable_position).ok());
+  for (const auto& id : ids) EXPECT_TRUE(db->Get(id).ok());
+  EXPECT_EQ(db->stats().applied_position, 30U);
+}
+
 // A rebuild can outlast any fixed timeout: CatchUp waits for as long as the ingestor applies
 // records, reporting how far it is; WaitForApplied with a timeout shorter than the rebuild gives up.
 TEST(Database, CatchUpWaitsOutARebuildAndReportsItsProgress) {

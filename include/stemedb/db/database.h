@@ -5,7 +5,10 @@
 // Writes: Submit validates everything (limits, ID, every signature) BEFORE appending, so invalid
 // input is rejected with a clear error and nothing is written. It returns once the record is
 // acknowledged by the WAL (fsynced in the default sync mode), with the log position; the
-// ingestor makes it queryable shortly after (WaitForApplied gives read-your-writes).
+// ingestor makes it queryable shortly after (WaitForApplied gives read-your-writes). "Shortly":
+// at once for records that arrive a few at a time; records that arrive in bulk (batches of 256 or
+// more) may wait up to 100 ms for more to share their index batch, unless someone calls
+// WaitForApplied (ingest::IngestorOptions::gather_wait, DatabaseOptions::ingest).
 // Submitting a claim that is already stored is idempotent (same ID); new signers on a known claim
 // are appended as co-signatures, and the stored record is never rewritten.
 //

@@ -30,12 +30,22 @@
 namespace stemedb::ingest {
 
 struct IngestorOptions {
-  std::size_t max_batch_records = 1024;  // records per RocksDB batch at most
+  // Records per RocksDB batch at most. Larger batches insert their keys more densely into the
+  // memtable's skip list (sorted, so each insert starts near the last), and cost less per record.
+  std::size_t max_batch_records = 8192;
   // Record bytes per batch at most (a record larger than this makes a batch of its own): evidence
   // records may be megabytes each, and a catch-up holds two batches in memory at once.
   std::size_t max_batch_bytes = 32U << 20;
   ValidationLimits limits;
   std::chrono::milliseconds idle_wait{20};  // how long to sleep on an idle WAL between checks of stop
+  // While the log arrives in bulk — the records visible when a batch is read number at least
+  // gather_min_records — the ingestor waits up to gather_wait for more, until the batch is full,
+  // before it applies it: fewer, larger batches cost less CPU per record (see max_batch_records).
+  // Such records become queryable up to gather_wait later. The wait ends at once for a
+  // WaitForApplied caller (read-your-writes, backpressure, CatchUp) and for Stop; fewer visible
+  // records (single submissions, small batches) are applied at once. gather_wait 0: never wait.
+  std::chrono::milliseconds gather_wait{100};
+  std::size_t gather_min_records = 256;
   // Whether a signed record the WAL returns with a note (WalRecord::note: read from the WAL's
   // memory, appended by this process with the ID it validated the payload under) is taken as
   // validated. Set only when every appender of kAssertion / kCoSignature records with notes
@@ -76,8 +86,9 @@ class Ingestor {
   bool stopped() const noexcept;
 
   wal::LogPosition applied_position() const noexcept;
-  // Blocks until applied_position() >= position. Errors: Unavailable on timeout; the ingestor's
-  // own failure (e.g. Corruption reading the WAL) when it stopped.
+  // Blocks until applied_position() >= position. A gather in progress (IngestorOptions::
+  // gather_wait) ends at once, and none begins while the call waits. Errors: Unavailable on
+  // timeout; the ingestor's own failure (e.g. Corruption reading the WAL) when it stopped.
   Status WaitForApplied(wal::LogPosition position, std::chrono::milliseconds timeout) const;
   IngestStats stats() const;
 
