@@ -68,6 +68,12 @@ struct BatchState {
   IngestStats delta;
 };
 
+std::size_t PayloadBytes(const std::vector<Pending>& batch) {
+  std::size_t bytes = 0;
+  for (const Pending& p : batch) bytes += p.payload.bytes().size();
+  return bytes;
+}
+
 }  // namespace
 
 struct Ingestor::State {
@@ -88,9 +94,13 @@ struct Ingestor::State {
   std::atomic<bool> gathering{false};
 
   void Run();
-  // Copies records out of the reader, appending them to `out`, until `out` holds max_batch_records
-  // or max_batch_bytes, or no more are visible.
+  // Copies records out of the reader, appending them to `out`, until `out` is Full or no more are
+  // visible.
   Status ReadBatch(wal::WalReader& reader, std::vector<Pending>& out) const;
+  // Whether a batch of `records` holding `bytes` of payloads takes no more.
+  bool Full(std::size_t records, std::size_t bytes) const {
+    return records >= options.max_batch_records || bytes >= options.max_batch_bytes;
+  }
   // For a batch that arrived in bulk (gather_min_records or more): waits up to gather_wait for
   // the WAL to fill it, reading what becomes visible; ends early for a waiter or Stop.
   Status Gather(wal::WalReader& reader, std::vector<Pending>& batch);
@@ -300,9 +310,8 @@ Status Ingestor::State::ApplyWhilePreparing(const PreparedBatch& current, Prepar
 Status Ingestor::State::ReadBatch(wal::WalReader& reader, std::vector<Pending>& out) const {
   // Payloads are copied: the reader's are valid only until its next call.
   if (out.empty()) out.reserve(std::min<std::size_t>(options.max_batch_records, 1024));
-  std::size_t bytes = 0;
-  for (const Pending& p : out) bytes += p.payload.bytes().size();
-  while (out.size() < options.max_batch_records && bytes < options.max_batch_bytes) {
+  std::size_t bytes = PayloadBytes(out);
+  while (!Full(out.size(), bytes)) {
     auto record = reader.Next();
     if (!record.ok()) return std::move(record).status().with_context("ingest: read WAL");
     if (!*record) break;
@@ -324,18 +333,14 @@ Status Ingestor::State::Gather(wal::WalReader& reader, std::vector<Pending>& bat
   gathering.store(true);
   const auto give_up = [this] { return waiters.load() > 0 || stop.load(); };
   Status status;
-  std::size_t bytes = 0;
-  for (const Pending& p : batch) bytes += p.payload.bytes().size();
-  while (batch.size() < options.max_batch_records && bytes < options.max_batch_bytes && !give_up()) {
+  while (!Full(batch.size(), PayloadBytes(batch)) && !give_up()) {
     const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) break;
     // Positions are consecutive: the batch is full once this one is visible.
     const wal::LogPosition full = batch.back().position + (options.max_batch_records - batch.size());
     wal->WaitForVisible(full, left, give_up);
-    const std::size_t before = batch.size();
     status = ReadBatch(reader, batch);
     if (!status.ok()) break;
-    for (std::size_t i = before; i < batch.size(); ++i) bytes += batch[i].payload.bytes().size();
   }
   gathering.store(false);
   return status;
