@@ -21,6 +21,7 @@ namespace {
 using stemedb::testing::TempDir;
 using testing::ClaimFor;
 using testing::Dump;
+using testing::Envelopes;
 using testing::Key;
 using testing::SignedFor;
 using testing::Sorted;
@@ -293,8 +294,7 @@ TEST(Database, EvidenceIsStoredUnderItsHash) {
 TEST(Database, SubmitBatchIsAllOrNothing) {
   TempDir dir;
   auto db = OpenOrDie(dir.path());
-  std::vector<Envelope> batch;
-  for (std::uint64_t k = 0; k < 50; ++k) batch.push_back({SignedFor(k), std::nullopt});
+  std::vector<Envelope> batch = Envelopes(0, 50);
   batch[37].signed_assertion.signatures[0].signature[0] ^= 1;
   auto failed = db->SubmitBatch(batch);
   ASSERT_FALSE(failed.ok());
@@ -496,12 +496,6 @@ DatabaseOptions GatheringOptions() {
   return options;
 }
 
-std::vector<Envelope> Envelopes(std::uint64_t first, std::uint64_t count) {
-  std::vector<Envelope> out;
-  for (std::uint64_t k = first; k < first + count; ++k) out.push_back({SignedFor(k), std::nullopt});
-  return out;
-}
-
 // Records that arrive in bulk wait, unapplied, for more to fill the batch; a WaitForApplied call
 // ends the wait at once, and everything visible by then goes into the same batch.
 TEST(Database, RecordsArrivingInBulkAreGatheredUntilSomeoneWaits) {
@@ -571,8 +565,7 @@ TEST(Database, CloseEndsAGatherAndLosesNothing) {
 // records, reporting how far it is; WaitForApplied with a timeout shorter than the rebuild gives up.
 TEST(Database, CatchUpWaitsOutARebuildAndReportsItsProgress) {
   TempDir dir;
-  std::vector<Envelope> batch;
-  for (std::uint64_t k = 0; k < 2000; ++k) batch.push_back({SignedFor(k), std::nullopt});
+  const std::vector<Envelope> batch = Envelopes(0, 2000);
   {
     auto db = OpenOrDie(dir.path());
     ASSERT_TRUE(db->SubmitBatch(batch).ok());
@@ -640,8 +633,7 @@ TEST(Database, CatchUpReturnsTheErrorThatStoppedTheIngestor) {
 // A store of `old_claims` claims whose indexes were deleted: opening it starts a rebuild that
 // verifies every signature on one thread, batch after batch.
 void WriteStoreToRebuild(const std::filesystem::path& dir, std::uint64_t old_claims) {
-  std::vector<Envelope> batch;
-  for (std::uint64_t k = 0; k < old_claims; ++k) batch.push_back({SignedFor(k), std::nullopt});
+  const std::vector<Envelope> batch = Envelopes(0, old_claims);
   {
     auto db = OpenOrDie(dir);
     ASSERT_TRUE(db->SubmitBatch(batch).ok());

@@ -36,6 +36,13 @@ inline SignedAssertion SignedFor(std::uint64_t key, std::initializer_list<std::u
       .value();
 }
 
+// Envelopes (no evidence) of the claims SignedFor(first) ... SignedFor(first + count - 1).
+inline std::vector<Envelope> Envelopes(std::uint64_t first, std::uint64_t count) {
+  std::vector<Envelope> out;
+  for (std::uint64_t k = first; k < first + count; ++k) out.push_back({SignedFor(k), std::nullopt});
+  return out;
+}
+
 inline std::vector<SignatureEntry> Sorted(std::vector<SignatureEntry> v) {
   std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.agent < b.agent; });
   return v;
