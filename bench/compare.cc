@@ -254,7 +254,8 @@ void AppendPreVerified(const Workload& w, const std::vector<AlignedBytes>& recor
   for (std::size_t b = 0; b < records.size(); b += kBatch) {
     batch.clear();
     for (std::size_t i = b; i < std::min(records.size(), b + kBatch); ++i) {
-      batch.push_back({wal::RecordType::kAssertion, records[i].bytes(), w.envelopes[i].signed_assertion.id.hash()});
+      batch.push_back({wal::RecordType::kAssertion, records[i].bytes(),
+                       wal::RecordNote{w.envelopes[i].signed_assertion.id.hash(), std::nullopt}});
     }
     auto appended = wal.AppendBatch(batch);
     if (!appended.ok()) throw std::runtime_error("append");

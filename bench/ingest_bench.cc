@@ -241,14 +241,14 @@ Run Ingest(const std::string& mode, const std::vector<Envelope>& work, std::size
   run.total_seconds = std::chrono::duration<double>(applied - start).count();
   run.per_second = static_cast<double>(work.size()) / run.total_seconds;
   const auto db_stats = db->stats();
-  fmt::print(
-      stderr,
-      "  [{}: ingestor verified {} signatures, trusted {} records, in {} batches; {} submissions waited {:.3f} s "
-      "for it; CPU per assertion: ingestor thread {:.1f} us, RocksDB flushes and compactions {:.1f} us]\n",
-      mode, db_stats.ingest.signatures_verified, db_stats.ingest.records_trusted, db_stats.ingest.batches_applied,
-      db_stats.backpressure_waits, db_stats.backpressure_wait_seconds,
-      run.ingestor_cpu_seconds * 1e6 / static_cast<double>(work.size()),
-      run.rocksdb_cpu_seconds * 1e6 / static_cast<double>(work.size()));
+  fmt::print(stderr,
+             "  [{}: ingestor verified {} signatures, trusted {} records, knew {} claims new without a lookup, in {} "
+             "batches; {} submissions waited {:.3f} s for it; CPU per assertion: ingestor thread {:.1f} us, RocksDB "
+             "flushes and compactions {:.1f} us]\n",
+             mode, db_stats.ingest.signatures_verified, db_stats.ingest.records_trusted,
+             db_stats.ingest.lookups_skipped, db_stats.ingest.batches_applied, db_stats.backpressure_waits,
+             db_stats.backpressure_wait_seconds, run.ingestor_cpu_seconds * 1e6 / static_cast<double>(work.size()),
+             run.rocksdb_cpu_seconds * 1e6 / static_cast<double>(work.size()));
   const std::uint64_t hwm = RssKiB("VmHWM:");
   run.rss_growth_kib = hwm > rss_before ? hwm - rss_before : 0;
   (void)db->Close();

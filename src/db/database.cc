@@ -61,6 +61,8 @@ struct Database::Impl {
   struct Planned {
     SubmitResult result;
     std::vector<std::pair<wal::RecordType, AlignedBytes>> records;
+    // For a claim the store did not hold: the applied position as of which it looked.
+    std::optional<wal::LogPosition> absent_through;
   };
   // `claim_stored`: whether the store holds the claim already (its location key, looked up by the caller).
   Status Plan(const SignedAssertion& s, const std::optional<std::string>& evidence, bool claim_stored, Planned& out);
@@ -311,12 +313,15 @@ Result<std::vector<SubmitResult>> Database::SubmitBatch(std::span<const Envelope
         }
         verdicts[i] = std::move(s);
       }
+      // Read before the lookups: every record up to it is in the store they read.
+      const wal::LogPosition applied = impl_->ingestor->applied_position();
       auto stored = impl_->store->MultiGet(location_keys);
       for (std::size_t k = 0; k < valid.size(); ++k) {
         const std::size_t i = valid[k];
         verdicts[i] = stored.ok() ? impl_->Plan(envelopes[i].signed_assertion, envelopes[i].evidence,
                                                 (*stored)[k].has_value(), plans[i])
                                   : stored.status();
+        if (stored.ok() && !(*stored)[k].has_value()) plans[i].absent_through = applied;
       }
     }
   };
@@ -337,12 +342,15 @@ Result<std::vector<SubmitResult>> Database::SubmitBatch(std::span<const Envelope
 
   // 2. One WAL batch: the records get consecutive positions and are acknowledged together.
   // A signed record carries, in memory only, the ID it was validated under above: the ingestor
-  // does not validate again the bytes the WAL hands it back from memory with that note.
+  // does not validate again the bytes the WAL hands it back from memory with that note. A new
+  // claim's record also carries the applied position as of which the store did not hold it: the
+  // ingestor need not look it up again unless it has added the claim since.
   std::vector<wal::RecordInput> inputs;
   for (std::size_t i = 0; i < plans.size(); ++i) {
     for (const auto& [type, bytes] : plans[i].records) {
-      std::optional<Hash> note;
-      if (type != wal::RecordType::kEvidence) note = envelopes[i].signed_assertion.id.hash();
+      std::optional<wal::RecordNote> note;
+      if (type != wal::RecordType::kEvidence) note = wal::RecordNote{envelopes[i].signed_assertion.id.hash(), {}};
+      if (type == wal::RecordType::kAssertion) note->position = plans[i].absent_through;
       inputs.push_back({type, bytes.bytes(), note});
     }
   }

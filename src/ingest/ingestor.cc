@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <cstring>
+#include <deque>
 #include <latch>
 #include <mutex>
 #include <set>
@@ -28,7 +30,7 @@ struct Pending {
   wal::LogPosition position = 0;
   wal::RecordType type = wal::RecordType::kInvalid;
   AlignedBytes payload;
-  std::optional<Hash> note;                  // the appender's, read from the WAL's memory
+  std::optional<wal::RecordNote> note;       // the appender's, read from the WAL's memory
   std::optional<SignedAssertion> assertion;  // kAssertion that decoded
   std::optional<CoSignatures> cosignatures;  // kCoSignature that decoded
   Status verdict;                            // not OK: reject with this
@@ -68,6 +70,65 @@ struct BatchState {
   IngestStats delta;
 };
 
+// The claims the ingestor added in its latest batches. A submission that found a claim absent from
+// the store, once everything up to position P was applied, notes P with the record; the claim is
+// still new when the ingestor applies the record unless a batch applied after P added it. Of each
+// ID only 8 bytes are kept: two claims that share them cost a store lookup, never a wrong answer.
+// Used by the worker thread only.
+class RecentClaims {
+ public:
+  // `applied`: the position the ingestor starts after (everything up to it is in the store).
+  void Reset(wal::LogPosition applied, std::size_t capacity) {
+    batches_.clear();
+    kept_ = 0;
+    capacity_ = capacity;
+    remembered_after_ = applied;
+  }
+
+  // Whether a batch applied after `absent_through` may have added `id`. True also when the
+  // batches applied since then are not all remembered.
+  bool MayHaveAdded(const AssertionId& id, wal::LogPosition absent_through) const {
+    if (absent_through < remembered_after_) return true;
+    const std::uint64_t key = Key(id);
+    for (auto batch = batches_.rbegin(); batch != batches_.rend() && batch->last > absent_through; ++batch) {
+      if (std::binary_search(batch->added.begin(), batch->added.end(), key)) return true;
+    }
+    return false;
+  }
+
+  // A batch, up to `last`, was applied (written) and added `added` (from Key).
+  void Applied(wal::LogPosition last, std::vector<std::uint64_t> added) {
+    std::sort(added.begin(), added.end());
+    kept_ += added.size();
+    batches_.push_back({last, std::move(added)});
+    // Batches are forgotten oldest first, so that those remembered are every batch after
+    // remembered_after_. The count is bounded too: batches of single claims cost more than 8 bytes.
+    while (!batches_.empty() && (kept_ > capacity_ || batches_.size() > kMaxBatches)) {
+      kept_ -= batches_.front().added.size();
+      remembered_after_ = batches_.front().last;
+      batches_.pop_front();
+    }
+  }
+
+  static std::uint64_t Key(const AssertionId& id) noexcept {
+    std::uint64_t key = 0;
+    std::memcpy(&key, id.hash().bytes().data(), sizeof key);
+    return key;
+  }
+
+ private:
+  static constexpr std::size_t kMaxBatches = 4096;
+  struct Batch {
+    wal::LogPosition last = 0;
+    std::vector<std::uint64_t> added;  // sorted
+  };
+  std::deque<Batch> batches_;
+  std::size_t kept_ = 0;
+  std::size_t capacity_ = 0;
+  // Every batch applied after this position is in batches_.
+  wal::LogPosition remembered_after_ = 0;
+};
+
 std::size_t PayloadBytes(const std::vector<Pending>& batch) {
   std::size_t bytes = 0;
   for (const Pending& p : batch) bytes += p.payload.bytes().size();
@@ -92,6 +153,7 @@ struct Ingestor::State {
   // does not gather. `gathering` tells them to wake the worker from its wait on the WAL.
   std::atomic<unsigned> waiters{0};
   std::atomic<bool> gathering{false};
+  RecentClaims recent;  // the worker's (with trust_notes)
 
   void Run();
   // Copies records out of the reader, appending them to `out`, until `out` is Full or no more are
@@ -122,7 +184,9 @@ struct Ingestor::State {
   // ApplyBatch(current) while `next` (read, not decoded; may be empty) is prepared on the other
   // verifying threads, which this one joins after its apply. `next` is applied after, if at all.
   Status ApplyWhilePreparing(const PreparedBatch& current, PreparedBatch& next);
-  // Fills state.ids / state.claims for the claims the batch names, in one MultiGet.
+  // Fills state.ids / state.claims for the claims the batch names, in one MultiGet for those not
+  // known to be new (KnownNew).
+  bool KnownNew(const Pending& p) const;
   Status LookUpStored(const std::vector<Pending>& batch, BatchState& state);
   Status Apply(const Pending& p, BatchState& state);
   Status ApplyAssertion(const Pending& p, BatchState& state);
@@ -171,6 +235,7 @@ Result<std::unique_ptr<Ingestor>> Ingestor::Start(wal::Wal& wal, storage::KVStor
   }
   state->applied = position;
   state->stats.applied_position = position;
+  state->recent.Reset(position, options.recent_claims);
   State* raw = state.get();
   state->worker = std::thread([raw] { raw->Run(); });
   SetThreadName(state->worker, "stemedb-ingest");
@@ -375,6 +440,13 @@ Status Ingestor::State::ApplyBatch(const PreparedBatch& prepared) {
   const wal::LogPosition last = batch.back().position;
   state.batch.Put(keys::kApplied, keys::EncodeU64(last));
   STEMEDB_RETURN_IF_ERROR(store->Write(state.batch).with_context(fmt::format("ingest: write batch up to {}", last)));
+  if (options.trust_notes) {
+    std::vector<std::uint64_t> added;
+    for (std::size_t i = 0; i < state.ids.size(); ++i) {
+      if (state.claims[i].added != nullptr && !state.claims[i].stored) added.push_back(RecentClaims::Key(state.ids[i]));
+    }
+    recent.Applied(last, std::move(added));
+  }
   {
     std::scoped_lock lock(mu);
     applied = last;
@@ -386,6 +458,7 @@ Status Ingestor::State::ApplyBatch(const PreparedBatch& prepared) {
     stats.evidence_added += state.delta.evidence_added;
     stats.signatures_verified += state.delta.signatures_verified;
     stats.records_trusted += state.delta.records_trusted;
+    stats.lookups_skipped += state.delta.lookups_skipped;
     ++stats.batches_applied;
   }
   applied_cv.notify_all();
@@ -395,7 +468,7 @@ Status Ingestor::State::ApplyBatch(const PreparedBatch& prepared) {
 void Ingestor::State::Decode(Pending& p) const {
   const bool signed_record = p.type == wal::RecordType::kAssertion || p.type == wal::RecordType::kCoSignature;
   if (signed_record && options.trust_notes && p.note) {
-    DecodeTrusted(p, AssertionId(*p.note));
+    DecodeTrusted(p, AssertionId(p.note->hash));
     return;
   }
   if (p.type == wal::RecordType::kAssertion) {
@@ -520,25 +593,45 @@ void Ingestor::State::Reject(const Pending& p, const Status& why, BatchState& st
   --state.delta.records_applied;
 }
 
+bool Ingestor::State::KnownNew(const Pending& p) const {
+  return p.trusted && p.assertion && p.note && p.note->position &&
+         !recent.MayHaveAdded(p.assertion->id, *p.note->position);
+}
+
 Status Ingestor::State::LookUpStored(const std::vector<Pending>& batch, BatchState& state) {
   // Most claims an ingest batch brings are new: their lookups end at the bloom filters, which one
   // MultiGet probes for the whole batch instead of a Get per claim (ingest_bench, 1M claims, two
-  // SubmitBatch callers: 39.0k -> 39.8k/s, two interleaved runs each).
+  // SubmitBatch callers: 39.0k -> 39.8k/s, two interleaved runs each). Claims known to be new
+  // (KnownNew) are not looked up at all.
+  std::vector<std::pair<AssertionId, bool>> named;  // (claim, whether to look it up)
+  named.reserve(batch.size());
   for (const Pending& p : batch) {
     if (!p.verdict.ok()) continue;
-    if (p.assertion) state.ids.push_back(p.assertion->id);
-    if (p.cosignatures) state.ids.push_back(p.cosignatures->id);
+    if (p.assertion) named.emplace_back(p.assertion->id, !KnownNew(p));
+    if (p.cosignatures) named.emplace_back(p.cosignatures->id, true);
   }
-  std::sort(state.ids.begin(), state.ids.end());
-  state.ids.erase(std::unique(state.ids.begin(), state.ids.end()), state.ids.end());
+  // Sorted by ID, a claim named twice with a lookup first: unique keeps that one.
+  std::sort(named.begin(), named.end(),
+            [](const auto& a, const auto& b) { return a.first != b.first ? a.first < b.first : a.second > b.second; });
+  named.erase(std::unique(named.begin(), named.end(), [](const auto& a, const auto& b) { return a.first == b.first; }),
+              named.end());
+  state.ids.reserve(named.size());
   std::vector<std::string> location_keys;
-  location_keys.reserve(state.ids.size());
-  for (const AssertionId& id : state.ids) location_keys.push_back(keys::Location(id));
+  location_keys.reserve(named.size());
+  for (const auto& [id, look_up] : named) {
+    state.ids.push_back(id);
+    if (look_up) location_keys.push_back(keys::Location(id));
+  }
+  state.delta.lookups_skipped += named.size() - location_keys.size();
+  state.claims.resize(state.ids.size());
+  if (location_keys.empty()) return Status::Ok();
   STEMEDB_ASSIGN_OR_RETURN(auto values, store->MultiGet(location_keys));
-  state.claims.resize(values.size());
-  for (std::size_t i = 0; i < values.size(); ++i) {
-    if (!values[i]) continue;
-    auto location = keys::DecodeLocation(values[i]->view());
+  std::size_t k = 0;
+  for (std::size_t i = 0; i < named.size(); ++i) {
+    if (!named[i].second) continue;
+    const auto& value = values[k++];
+    if (!value) continue;
+    auto location = keys::DecodeLocation(value->view());
     if (!location.ok()) return std::move(location).status().with_context("stored claim " + state.ids[i].ToHex());
     state.claims[i].stored = std::move(*location);
   }
@@ -561,7 +654,8 @@ Result<bool> Ingestor::State::HasSignature(const AssertionId& id, const KnownCla
     return std::any_of(claim.added->signatures.begin(), claim.added->signatures.end(),
                        [&agent](const SignatureEntry& e) { return e.agent == agent; });
   }
-  return IsStoredSigner(*store, claim.subject(), claim.predicate(), id, agent);
+  if (!claim.stored) return false;  // a claim neither stored nor added has no signers yet
+  return IsStoredSigner(*store, claim.stored->first, claim.stored->second, id, agent);
 }
 
 void Ingestor::State::IndexSigner(const AssertionId& id, const SignatureEntry& entry, BatchState& state) {

@@ -111,7 +111,7 @@ struct Wal::State {
       RecordType type = RecordType::kInvalid;
       std::uint32_t length = 0;  // payload bytes
       std::uint64_t offset = 0;  // of the record's header in `words`, in bytes
-      std::optional<Hash> note;
+      std::optional<RecordNote> note;
     };
     LogPosition first = 0;                   // position of records[0]
     LogPosition segment_first = 0;           // the segment the batch was written to

@@ -561,6 +561,62 @@ TEST(Database, CloseEndsAGatherAndLosesNothing) {
   EXPECT_EQ(db->stats().applied_position, 30U);
 }
 
+// A claim submitted again before its first record is applied is found absent both times, so both
+// records come with a note that the store did not hold it. The ingestor must not take the second
+// for new: it adds the claim once, with the first record's position and signer, and the second
+// record's extra signer joins it. Three ways: all 40 records in one ingest batch; in batches of 30
+// (the second records of ten claims in the first batch, of the other ten in the next), the first
+// batch remembered (IngestorOptions::recent_claims); the same, the first batch forgotten at once.
+void SubmittedTwiceBeforeApplyIsStoredOnce(std::size_t max_batch_records, std::size_t recent_claims) {
+  TempDir dir;
+  DatabaseOptions options = GatheringOptions();  // nothing is applied until the WaitForApplied below
+  options.ingest.max_batch_records = max_batch_records;
+  options.ingest.recent_claims = recent_claims;
+  auto db = Database::Open(dir.path(), options);
+  ASSERT_TRUE(db.ok()) << db.status().ToString();
+  auto first = (*db)->SubmitBatch(Envelopes(0, 20));
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  std::vector<Envelope> again;
+  for (std::uint64_t k = 0; k < 20; ++k) again.push_back({SignedFor(k, {1, 2}), std::nullopt});
+  auto second = (*db)->SubmitBatch(again);
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  for (const auto& r : *second) ASSERT_FALSE(r.already_stored) << "applied too early to test anything";
+
+  ASSERT_TRUE((*db)->WaitForApplied(second->back().position, std::chrono::seconds(20)).ok());
+  const auto stats = (*db)->stats().ingest;
+  EXPECT_EQ(stats.assertions_added, 20U);
+  EXPECT_EQ(stats.signatures_added, 40U);
+  EXPECT_EQ(stats.lookups_skipped, 20U) << "the first records' claims were known new";
+  EXPECT_EQ(stats.batches_applied, max_batch_records >= 40 ? 1U : 2U);
+  for (std::uint64_t k = 0; k < 20; ++k) {
+    const Assertion claim = ClaimFor(k);
+    auto candidates = (*db)->Candidates(claim.subject, claim.predicate);
+    ASSERT_TRUE(candidates.ok()) << candidates.status().ToString();
+    const auto found = std::find_if(candidates->begin(), candidates->end(),
+                                    [&](const lens::Candidate& c) { return c.id == (*first)[k].id; });
+    ASSERT_NE(found, candidates->end()) << k;
+    ASSERT_EQ(found->signers.size(), 2U) << k;
+    auto position_of = [&found](const AgentId& agent) -> std::optional<std::uint64_t> {
+      for (const lens::Signer& s : found->signers) {
+        if (s.signature.agent == agent) return s.position;
+      }
+      return std::nullopt;
+    };
+    EXPECT_EQ(position_of(Key(1).agent()), (*first)[k].position) << "the claim was stored again by its second record";
+    EXPECT_EQ(position_of(Key(2).agent()), (*second)[k].position);
+  }
+}
+
+TEST(Database, ClaimSubmittedTwiceBeforeApplyIsStoredOnceFromOneBatch) {
+  SubmittedTwiceBeforeApplyIsStoredOnce(8192, 1 << 17);
+}
+TEST(Database, ClaimSubmittedTwiceBeforeApplyIsStoredOnceFromTwoBatches) {
+  SubmittedTwiceBeforeApplyIsStoredOnce(30, 1 << 17);
+}
+TEST(Database, ClaimSubmittedTwiceBeforeApplyIsStoredOnceWhenTheFirstBatchIsForgotten) {
+  SubmittedTwiceBeforeApplyIsStoredOnce(30, 0);
+}
+
 // A rebuild can outlast any fixed timeout: CatchUp waits for as long as the ingestor applies
 // records, reporting how far it is; WaitForApplied with a timeout shorter than the rebuild gives up.
 TEST(Database, CatchUpWaitsOutARebuildAndReportsItsProgress) {

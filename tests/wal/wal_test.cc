@@ -123,7 +123,10 @@ TEST(Wal, ReaderStepsOverMoreThanItsReadWindow) {
   }
 }
 
-Hash NoteFor(std::uint64_t key) { return Blake3(fmt::format("note {}", key)); }
+// Both parts of a note come back, the position whether set or not.
+RecordNote NoteFor(std::uint64_t key) {
+  return {Blake3(fmt::format("note {}", key)), key % 2 == 0 ? std::optional<LogPosition>(key * 7) : std::nullopt};
+}
 
 // Notes stay in memory: a reader gets a record's note only from the tail cache, together with the
 // very payload appended with it; the same records read from the files (after a reopen) have none.
@@ -151,7 +154,7 @@ TEST(Wal, NotesComeOnlyFromTheTailCache) {
       ASSERT_TRUE(r.ok() && *r) << k;
       EXPECT_EQ((*r)->position, k);
       EXPECT_EQ(std::vector<std::uint8_t>((*r)->payload.begin(), (*r)->payload.end()), Payload(k));
-      EXPECT_EQ((*r)->note, k % 3 != 0 ? std::optional<Hash>(NoteFor(k)) : std::nullopt) << k;
+      EXPECT_EQ((*r)->note, k % 3 != 0 ? std::optional<RecordNote>(NoteFor(k)) : std::nullopt) << k;
     }
   }
   auto wal = OpenOrDie(dir.path());

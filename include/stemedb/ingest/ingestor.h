@@ -13,7 +13,10 @@
 //
 // Applying is idempotent (a record already applied changes nothing), so after any crash the
 // ingestor simply resumes from the applied position the store holds, and deleting the store
-// rebuilds every index from the WAL.
+// rebuilds every index from the WAL. Whether a claim is already stored is looked up in the store,
+// a batch at a time, except for a trusted record whose note says the store did not hold the claim
+// once everything up to some position was applied: that claim is new unless a batch applied since
+// added it, which the ingestor remembers (IngestorOptions::recent_claims).
 //
 // Thread-safety: all methods are safe for concurrent use.
 #pragma once
@@ -53,6 +56,12 @@ struct IngestorOptions {
   bool trust_notes = false;
   // Threads that verify the signatures of a batch (0: one per core), the ingestor's own among them.
   unsigned verify_threads = 0;
+  // With trust_notes: how many of the claims it added lately the ingestor remembers (8 bytes of
+  // each ID, the newest batches first). A trusted record whose note (wal::RecordNote::position)
+  // says its claim was absent once everything up to that position was applied needs no store
+  // lookup, unless a batch applied since added that claim — or may have: a batch no longer
+  // remembered, or another claim sharing the 8 bytes. Then the store is asked, as for any record.
+  std::size_t recent_claims = std::size_t{1} << 17;
 };
 
 struct IngestStats {
@@ -64,6 +73,7 @@ struct IngestStats {
   std::uint64_t evidence_added = 0;
   std::uint64_t signatures_verified = 0;  // Ed25519 verifications done by the ingestor
   std::uint64_t records_trusted = 0;      // not validated again: noted as validated by this process
+  std::uint64_t lookups_skipped = 0;      // claims known to be new without a store lookup (recent_claims)
   std::uint64_t batches_applied = 0;      // atomic RocksDB writes (each with its applied position)
   Status error;                           // the failure that stopped the ingestor, if any
 };

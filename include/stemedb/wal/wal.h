@@ -67,12 +67,22 @@ struct WalOptions {
   Env* env = nullptr;  // nullptr: DefaultEnv()
 };
 
+// An appender's note about a record: kept in memory beside it, never written, and handed back
+// only by a reader that gets the record from this Wal's memory (WalRecord::note). Its meaning is
+// the appender's: the database notes the assertion ID it validated the payload under and, for a
+// claim the store did not hold, the applied position as of which it looked.
+struct RecordNote {
+  Hash hash;
+  std::optional<LogPosition> position;
+
+  bool operator==(const RecordNote&) const = default;
+};
+
 struct RecordInput {
   RecordType type = RecordType::kTest;
   std::span<const std::uint8_t> payload;
-  // The appender's note about this payload, kept in memory beside it and never written (the
-  // database notes the assertion ID it validated the payload under). See WalRecord::note.
-  std::optional<Hash> note;
+  // The appender's note about this payload. See RecordNote and WalRecord::note.
+  std::optional<RecordNote> note;
 };
 
 struct AppendResult {
@@ -107,7 +117,7 @@ struct WalRecord {
   // The note appended with the record, when the record was read from this Wal's tail cache: the
   // payload is then the very bytes that were appended with that note, in this process's memory.
   // nullopt for a record read from a file (notes are never written), or appended without one.
-  std::optional<Hash> note;
+  std::optional<RecordNote> note;
 };
 
 class WalReader;
