@@ -349,8 +349,10 @@ Result<std::vector<SubmitResult>> Database::SubmitBatch(std::span<const Envelope
   for (std::size_t i = 0; i < plans.size(); ++i) {
     for (const auto& [type, bytes] : plans[i].records) {
       std::optional<wal::RecordNote> note;
-      if (type != wal::RecordType::kEvidence) note = wal::RecordNote{envelopes[i].signed_assertion.id.hash(), {}};
-      if (type == wal::RecordType::kAssertion) note->position = plans[i].absent_through;
+      if (type != wal::RecordType::kEvidence) {
+        note = wal::RecordNote{envelopes[i].signed_assertion.id.hash(),
+                               type == wal::RecordType::kAssertion ? plans[i].absent_through : std::nullopt};
+      }
       inputs.push_back({type, bytes.bytes(), note});
     }
   }

@@ -5,8 +5,8 @@
 
 #include <algorithm>
 #include <condition_variable>
-#include <cstring>
 #include <deque>
+#include <functional>
 #include <latch>
 #include <mutex>
 #include <set>
@@ -73,7 +73,8 @@ struct BatchState {
 // The claims the ingestor added in its latest batches. A submission that found a claim absent from
 // the store, once everything up to position P was applied, notes P with the record; the claim is
 // still new when the ingestor applies the record unless a batch applied after P added it. Of each
-// ID only 8 bytes are kept: two claims that share them cost a store lookup, never a wrong answer.
+// ID only its std::hash (its first 8 bytes) is kept: two claims that share it cost a store lookup,
+// never a wrong answer.
 // Used by the worker thread only.
 class RecentClaims {
  public:
@@ -89,15 +90,15 @@ class RecentClaims {
   // batches applied since then are not all remembered.
   bool MayHaveAdded(const AssertionId& id, wal::LogPosition absent_through) const {
     if (absent_through < remembered_after_) return true;
-    const std::uint64_t key = Key(id);
+    const std::size_t key = std::hash<AssertionId>()(id);
     for (auto batch = batches_.rbegin(); batch != batches_.rend() && batch->last > absent_through; ++batch) {
       if (std::binary_search(batch->added.begin(), batch->added.end(), key)) return true;
     }
     return false;
   }
 
-  // A batch, up to `last`, was applied (written) and added `added` (from Key).
-  void Applied(wal::LogPosition last, std::vector<std::uint64_t> added) {
+  // A batch, up to `last`, was applied (written) and added the claims hashed in `added`.
+  void Applied(wal::LogPosition last, std::vector<std::size_t> added) {
     std::sort(added.begin(), added.end());
     kept_ += added.size();
     batches_.push_back({last, std::move(added)});
@@ -110,17 +111,11 @@ class RecentClaims {
     }
   }
 
-  static std::uint64_t Key(const AssertionId& id) noexcept {
-    std::uint64_t key = 0;
-    std::memcpy(&key, id.hash().bytes().data(), sizeof key);
-    return key;
-  }
-
  private:
   static constexpr std::size_t kMaxBatches = 4096;
   struct Batch {
     wal::LogPosition last = 0;
-    std::vector<std::uint64_t> added;  // sorted
+    std::vector<std::size_t> added;  // sorted
   };
   std::deque<Batch> batches_;
   std::size_t kept_ = 0;
@@ -441,9 +436,11 @@ Status Ingestor::State::ApplyBatch(const PreparedBatch& prepared) {
   state.batch.Put(keys::kApplied, keys::EncodeU64(last));
   STEMEDB_RETURN_IF_ERROR(store->Write(state.batch).with_context(fmt::format("ingest: write batch up to {}", last)));
   if (options.trust_notes) {
-    std::vector<std::uint64_t> added;
+    std::vector<std::size_t> added;
     for (std::size_t i = 0; i < state.ids.size(); ++i) {
-      if (state.claims[i].added != nullptr && !state.claims[i].stored) added.push_back(RecentClaims::Key(state.ids[i]));
+      if (state.claims[i].added != nullptr && !state.claims[i].stored) {
+        added.push_back(std::hash<AssertionId>()(state.ids[i]));
+      }
     }
     recent.Applied(last, std::move(added));
   }
