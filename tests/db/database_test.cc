@@ -1,10 +1,12 @@
 #include "stemedb/db/database.h"
 
 #include <gtest/gtest.h>
+#include <rapidcheck/gtest.h>
 #include <spdlog/spdlog.h>
 
 #include <fstream>
 #include <limits>
+#include <map>
 #include <optional>
 #include <set>
 #include <span>
@@ -615,6 +617,66 @@ TEST(Database, ClaimSubmittedTwiceBeforeApplyIsStoredOnceFromTwoBatches) {
 }
 TEST(Database, ClaimSubmittedTwiceBeforeApplyIsStoredOnceWhenTheFirstBatchIsForgotten) {
   SubmittedTwiceBeforeApplyIsStoredOnce(30, 0);
+}
+
+// Whatever the submissions knew of the store when they looked (the ingestor applies full batches
+// while later ones are submitted, and the rest only when the test waits), however large the
+// ingest batches and however few added claims the ingestor remembers, every claim is stored once
+// and each of its signers carries the position of the first record that brought it.
+RC_GTEST_PROP(Database, EachClaimIsStoredOnceWhateverItsSubmissionsFoundStored, ()) {
+  struct Submission {
+    std::vector<std::pair<std::uint64_t, int>> envelopes;  // (claim key, signers: bit 0 agent 1, bit 1 agent 2)
+    bool wait_after = false;  // WaitForApplied after it: later submissions find its claims stored
+  };
+  const auto submissions = *rc::gen::container<std::vector<Submission>>(rc::gen::build<Submission>(
+      rc::gen::set(&Submission::envelopes, rc::gen::container<std::vector<std::pair<std::uint64_t, int>>>(rc::gen::pair(
+                                               rc::gen::inRange<std::uint64_t>(0, 6), rc::gen::inRange(1, 4)))),
+      rc::gen::set(&Submission::wait_after, rc::gen::weightedElement<bool>({{1, true}, {3, false}}))));
+  DatabaseOptions options;
+  options.ingest.gather_wait = std::chrono::minutes(1);  // nothing is applied early but full batches
+  options.ingest.gather_min_records = 1;
+  options.ingest.max_batch_records = *rc::gen::inRange<std::size_t>(1, 12);
+  options.ingest.recent_claims = *rc::gen::inRange<std::size_t>(0, 8);
+  TempDir dir;
+  auto db = Database::Open(dir.path(), options);
+  RC_ASSERT(db.ok());
+
+  // The model: per claim, per signer, the position of the first record that brought the signer.
+  std::map<std::uint64_t, std::map<AgentId, std::uint64_t>> expected;
+  for (const Submission& submission : submissions) {
+    std::vector<Envelope> envelopes;
+    for (const auto& [key, signers] : submission.envelopes) {
+      if (signers == 1) envelopes.push_back({SignedFor(key, {1}), std::nullopt});
+      if (signers == 2) envelopes.push_back({SignedFor(key, {2}), std::nullopt});
+      if (signers == 3) envelopes.push_back({SignedFor(key, {1, 2}), std::nullopt});
+    }
+    auto results = (*db)->SubmitBatch(envelopes);
+    RC_ASSERT(results.ok());
+    for (std::size_t i = 0; i < envelopes.size(); ++i) {
+      for (const SignatureEntry& signer : envelopes[i].signed_assertion.signatures) {
+        const std::uint64_t key = submission.envelopes[i].first;
+        if (expected[key].count(signer.agent) == 0) expected[key][signer.agent] = (*results)[i].position;
+      }
+    }
+    if (submission.wait_after && !results->empty()) {
+      RC_ASSERT((*db)->WaitForApplied((*db)->stats().durable_position, std::chrono::seconds(20)).ok());
+    }
+  }
+  RC_ASSERT((*db)->WaitForApplied((*db)->stats().durable_position, std::chrono::seconds(20)).ok());
+
+  RC_ASSERT((*db)->stats().ingest.assertions_added == expected.size());
+  for (const auto& [key, signers] : expected) {
+    const Assertion claim = ClaimFor(key);
+    auto candidates = (*db)->Candidates(claim.subject, claim.predicate);
+    RC_ASSERT(candidates.ok());
+    const AssertionId id = SignedFor(key).id;
+    const auto found =
+        std::find_if(candidates->begin(), candidates->end(), [&id](const lens::Candidate& c) { return c.id == id; });
+    RC_ASSERT(found != candidates->end());
+    std::map<AgentId, std::uint64_t> stored;
+    for (const lens::Signer& s : found->signers) stored[s.signature.agent] = s.position;
+    RC_ASSERT(stored == signers);
+  }
 }
 
 // A rebuild can outlast any fixed timeout: CatchUp waits for as long as the ingestor applies
