@@ -175,7 +175,12 @@ struct Ingestor::State {
   // How many threads verify a batch's signatures.
   unsigned VerifyThreads(std::size_t signatures) const;
   // Applies a prepared batch in log order and writes it with the new applied position.
+  // REQUIRES: the batch has records.
   Status ApplyBatch(const PreparedBatch& batch);
+  // After a read error: applies the records read before it (prepared; there may be none), so that
+  // every acknowledged record before the unreadable one becomes queryable, then returns the error
+  // that stops the ingestor (the apply's own, should it fail first).
+  Status ApplyThenStop(const PreparedBatch& read, Status read_error);
   // ApplyBatch(current) while `next` (read, not decoded; may be empty) is prepared on the other
   // verifying threads, which this one joins after its apply. `next` is applied after, if at all.
   Status ApplyWhilePreparing(const PreparedBatch& current, PreparedBatch& next);
@@ -293,18 +298,19 @@ void Ingestor::State::Run() {
   PreparedBatch current;  // prepared, to be applied next
   while (failure.ok() && !stop.load()) {
     if (current.records.empty()) {
-      failure = ReadBatch(**reader, current.records);
-      if (!failure.ok()) break;
+      if (Status read = ReadBatch(**reader, current.records); !read.ok()) {
+        Prepare(current);
+        failure = ApplyThenStop(current, std::move(read));
+        break;
+      }
       if (current.records.empty()) {
         wal->WaitForVisible(applied.load() + 1, options.idle_wait);
         continue;
       }
-      const Status gathered = Gather(**reader, current.records);
+      Status gathered = Gather(**reader, current.records);
       Prepare(current);
       if (!gathered.ok()) {
-        // As below: what was read before the unreadable record is applied, then the error stops.
-        failure = ApplyBatch(current);
-        if (failure.ok()) failure = gathered;
+        failure = ApplyThenStop(current, std::move(gathered));
         break;
       }
     }
@@ -314,10 +320,9 @@ void Ingestor::State::Run() {
     PreparedBatch next;
     if (current.delta.signatures_verified > 0) {
       if (Status read = ReadBatch(**reader, next.records); !read.ok()) {
-        // The batch before the unreadable record is still applied; the read error then stops the
-        // ingestor, as it would have on reading that batch first.
-        failure = ApplyBatch(current);
-        if (failure.ok()) failure = std::move(read);
+        // The batch before the unreadable record is still applied, as it would have been had it
+        // been read on its own.
+        failure = ApplyThenStop(current, std::move(read));
         break;
       }
     }
@@ -330,6 +335,12 @@ void Ingestor::State::Run() {
     stats.error = failure;
   }
   applied_cv.notify_all();
+}
+
+Status Ingestor::State::ApplyThenStop(const PreparedBatch& read, Status read_error) {
+  if (read.records.empty()) return read_error;
+  Status applied_ok = ApplyBatch(read);
+  return applied_ok.ok() ? read_error : applied_ok;
 }
 
 Status Ingestor::State::ApplyWhilePreparing(const PreparedBatch& current, PreparedBatch& next) {

@@ -714,7 +714,8 @@ TEST(Database, CatchUpWaitsOutARebuildAndReportsItsProgress) {
   for (std::uint64_t k : {std::uint64_t{0}, std::uint64_t{1999}}) EXPECT_TRUE((*db)->Get(SignedFor(k).id)->has_value());
 }
 
-// An ingestor stopped by a damaged log: CatchUp returns its error at once instead of waiting.
+// An ingestor stopped by a damaged log: CatchUp returns its error at once instead of waiting. The
+// records before the damaged one, read in the same batch, were applied before it stopped.
 TEST(Database, CatchUpReturnsTheErrorThatStoppedTheIngestor) {
   TempDir dir;
   DatabaseOptions small_segments;
@@ -746,6 +747,11 @@ TEST(Database, CatchUpReturnsTheErrorThatStoppedTheIngestor) {
   ASSERT_FALSE(caught_up.ok());
   EXPECT_EQ(caught_up.code(), StatusCode::kCorruption) << caught_up.ToString();
   EXPECT_FALSE((*db)->stats().ingest.error.ok());
+  // Claim k was submitted alone, at position k + 1.
+  const wal::LogPosition applied = (*db)->stats().applied_position;
+  EXPECT_GT(applied, 0U) << "the records before the damaged one were dropped";
+  for (std::uint64_t k = 0; k < applied; ++k) EXPECT_TRUE((*db)->Get(SignedFor(k).id)->has_value()) << k;
+  EXPECT_FALSE((*db)->Get(SignedFor(applied).id)->has_value()) << "the damaged record was applied";
 }
 
 // A store of `old_claims` claims whose indexes were deleted: opening it starts a rebuild that
