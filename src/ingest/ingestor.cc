@@ -184,9 +184,11 @@ struct Ingestor::State {
   // ApplyBatch(current) while `next` (read, not decoded; may be empty) is prepared on the other
   // verifying threads, which this one joins after its apply. `next` is applied after, if at all.
   Status ApplyWhilePreparing(const PreparedBatch& current, PreparedBatch& next);
-  // Fills state.ids / state.claims for the claims the batch names, in one MultiGet for those not
-  // known to be new (KnownNew).
+  // Whether a trusted record's claim is new without a store lookup: its note says the store did
+  // not hold it as of some applied position, and no batch remembered since may have added it.
   bool KnownNew(const Pending& p) const;
+  // Fills state.ids / state.claims for the claims the batch names, in one MultiGet for those not
+  // KnownNew.
   Status LookUpStored(const std::vector<Pending>& batch, BatchState& state);
   Status Apply(const Pending& p, BatchState& state);
   Status ApplyAssertion(const Pending& p, BatchState& state);
