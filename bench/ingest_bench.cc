@@ -165,6 +165,7 @@ struct Run {
   double cpu_seconds = 0;
   double ingestor_cpu_seconds = 0;  // the ingestor's thread
   double rocksdb_cpu_seconds = 0;   // RocksDB's flush and compaction threads
+  double wal_cpu_seconds = 0;       // the WAL's writer thread (record checksums, writes, fdatasync)
   std::uint64_t rss_growth_kib = 0;
   std::uint64_t disk_bytes = 0;
 };
@@ -236,6 +237,7 @@ Run Ingest(const std::string& mode, const std::vector<Envelope>& work, std::size
   run.cpu_seconds = cpu_end - cpu_start;
   run.ingestor_cpu_seconds = ThreadsCpuSeconds("stemedb-ingest");
   run.rocksdb_cpu_seconds = ThreadsCpuSeconds("rocksdb:") - rocksdb_cpu_start;
+  run.wal_cpu_seconds = ThreadsCpuSeconds("stemedb-wal");
   run.mode = mode;
   run.ack_seconds = std::chrono::duration<double>(acked - start).count();
   run.total_seconds = std::chrono::duration<double>(applied - start).count();
@@ -243,11 +245,12 @@ Run Ingest(const std::string& mode, const std::vector<Envelope>& work, std::size
   const auto db_stats = db->stats();
   fmt::print(stderr,
              "  [{}: ingestor verified {} signatures, trusted {} records, knew {} claims new without a lookup, in {} "
-             "batches; {} submissions waited {:.3f} s for it; CPU per assertion: ingestor thread {:.1f} us, RocksDB "
-             "flushes and compactions {:.1f} us]\n",
+             "batches; {} submissions waited {:.3f} s for it; CPU per assertion: ingestor thread {:.1f} us, WAL "
+             "thread {:.1f} us, RocksDB flushes and compactions {:.1f} us]\n",
              mode, db_stats.ingest.signatures_verified, db_stats.ingest.records_trusted,
              db_stats.ingest.lookups_skipped, db_stats.ingest.batches_applied, db_stats.backpressure_waits,
              db_stats.backpressure_wait_seconds, run.ingestor_cpu_seconds * 1e6 / static_cast<double>(work.size()),
+             run.wal_cpu_seconds * 1e6 / static_cast<double>(work.size()),
              run.rocksdb_cpu_seconds * 1e6 / static_cast<double>(work.size()));
   const std::uint64_t hwm = RssKiB("VmHWM:");
   run.rss_growth_kib = hwm > rss_before ? hwm - rss_before : 0;
