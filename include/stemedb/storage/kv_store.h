@@ -59,6 +59,8 @@ class WriteBatch {
   std::string_view key(std::size_t i) const noexcept { return View(slots_[i].key_at, slots_[i].key_size); }
   std::string_view value(std::size_t i) const noexcept { return View(slots_[i].value_at, slots_[i].value_size); }
   bool empty() const noexcept { return slots_.empty(); }
+  // The keys' and values' bytes together.
+  std::size_t payload_bytes() const noexcept { return bytes_.size(); }
   void Clear() noexcept {
     slots_.clear();
     bytes_.clear();
