@@ -66,6 +66,13 @@ struct Database::Impl {
   };
   // `claim_stored`: whether the store holds the claim already (its location key, looked up by the caller).
   Status Plan(const SignedAssertion& s, const std::optional<std::string>& evidence, bool claim_stored, Planned& out);
+  // An envelope as submitted, not copied: Submit takes one by reference, SubmitBatch a span.
+  struct EnvelopeRef {
+    const SignedAssertion* signed_assertion;
+    const std::optional<std::string>* evidence;
+  };
+  // Submit and SubmitBatch, for a caller inside Enter("submit").
+  Result<std::vector<SubmitResult>> Submit(std::span<const EnvelopeRef> envelopes);
   Status CheckEvidence(const SignedAssertion& s, const std::optional<std::string>& evidence) const;
   // Each candidate under a "C:" prefix, complete with its signers, in key order, from one snapshot
   // (`snapshot`, or a new one when null).
@@ -277,13 +284,21 @@ Status Database::Impl::Plan(const SignedAssertion& s, const std::optional<std::s
 
 Result<SubmitResult> Database::Submit(const SignedAssertion& signed_assertion,
                                       const std::optional<std::string>& evidence) {
-  const Envelope envelope{signed_assertion, evidence};
-  STEMEDB_ASSIGN_OR_RETURN(auto results, SubmitBatch(std::span<const Envelope>(&envelope, 1)));
+  STEMEDB_ASSIGN_OR_RETURN(auto open, impl_->Enter("submit"));
+  const Impl::EnvelopeRef envelope{&signed_assertion, &evidence};
+  STEMEDB_ASSIGN_OR_RETURN(auto results, impl_->Submit(std::span<const Impl::EnvelopeRef>(&envelope, 1)));
   return results.front();
 }
 
 Result<std::vector<SubmitResult>> Database::SubmitBatch(std::span<const Envelope> envelopes) {
   STEMEDB_ASSIGN_OR_RETURN(auto open, impl_->Enter("submit"));
+  std::vector<Impl::EnvelopeRef> refs;
+  refs.reserve(envelopes.size());
+  for (const Envelope& e : envelopes) refs.push_back({&e.signed_assertion, &e.evidence});
+  return impl_->Submit(refs);
+}
+
+Result<std::vector<SubmitResult>> Database::Impl::Submit(std::span<const EnvelopeRef> envelopes) {
   if (envelopes.empty()) return std::vector<SubmitResult>();
   // 1. Validate each envelope (signatures included) and decide what it needs written (nothing for
   //    a claim already stored with all its signers), spread over the cores. Each thread takes the
@@ -292,9 +307,9 @@ Result<std::vector<SubmitResult>> Database::SubmitBatch(std::span<const Envelope
   //    stored in one MultiGet (most are new: the lookups end in the bloom filters, probed
   //    together). Nothing is written unless every envelope passes.
   std::vector<Status> verdicts(envelopes.size());
-  std::vector<Impl::Planned> plans(envelopes.size());
+  std::vector<Planned> plans(envelopes.size());
   constexpr std::size_t kChunk = 32;
-  unsigned threads = impl_->options.verify_threads != 0 ? impl_->options.verify_threads : CoreCount();
+  unsigned threads = options.verify_threads != 0 ? options.verify_threads : CoreCount();
   threads = static_cast<unsigned>(std::min<std::size_t>(threads, (envelopes.size() + kChunk - 1) / kChunk));
   std::atomic<std::size_t> next{0};
   auto validate_and_plan = [&] {
@@ -304,22 +319,22 @@ Result<std::vector<SubmitResult>> Database::SubmitBatch(std::span<const Envelope
       valid.clear();
       location_keys.clear();
       for (std::size_t i = begin; i < std::min(envelopes.size(), begin + kChunk); ++i) {
-        const Envelope& e = envelopes[i];
-        Status s = ValidateSignedAssertion(e.signed_assertion, impl_->options.limits);
-        if (s.ok()) s = impl_->CheckEvidence(e.signed_assertion, e.evidence);
+        const SignedAssertion& signed_assertion = *envelopes[i].signed_assertion;
+        Status s = ValidateSignedAssertion(signed_assertion, options.limits);
+        if (s.ok()) s = CheckEvidence(signed_assertion, *envelopes[i].evidence);
         if (s.ok()) {
           valid.push_back(i);
-          location_keys.push_back(keys::Location(e.signed_assertion.id));
+          location_keys.push_back(keys::Location(signed_assertion.id));
         }
         verdicts[i] = std::move(s);
       }
       // Read before the lookups: every record up to it is in the store they read.
-      const wal::LogPosition applied = impl_->ingestor->applied_position();
-      auto stored = impl_->store->MultiGet(location_keys);
+      const wal::LogPosition applied = ingestor->applied_position();
+      auto stored = store->MultiGet(location_keys);
       for (std::size_t k = 0; k < valid.size(); ++k) {
         const std::size_t i = valid[k];
-        verdicts[i] = stored.ok() ? impl_->Plan(envelopes[i].signed_assertion, envelopes[i].evidence,
-                                                (*stored)[k].has_value(), plans[i])
+        verdicts[i] = stored.ok() ? Plan(*envelopes[i].signed_assertion, *envelopes[i].evidence,
+                                         (*stored)[k].has_value(), plans[i])
                                   : stored.status();
         if (stored.ok() && !(*stored)[k].has_value()) plans[i].absent_through = applied;
       }
@@ -350,7 +365,7 @@ Result<std::vector<SubmitResult>> Database::SubmitBatch(std::span<const Envelope
     for (const auto& [type, bytes] : plans[i].records) {
       std::optional<wal::RecordNote> note;
       if (type != wal::RecordType::kEvidence) {
-        note = wal::RecordNote{envelopes[i].signed_assertion.id.hash(),
+        note = wal::RecordNote{envelopes[i].signed_assertion->id.hash(),
                                type == wal::RecordType::kAssertion ? plans[i].absent_through : std::nullopt};
       }
       inputs.push_back({type, bytes.bytes(), note});
@@ -364,10 +379,10 @@ Result<std::vector<SubmitResult>> Database::SubmitBatch(std::span<const Envelope
   }
   std::uint64_t bytes = 0;
   for (const wal::RecordInput& input : inputs) bytes += input.payload.size();
-  STEMEDB_RETURN_IF_ERROR(impl_->WaitForRoom(bytes));
-  auto appended = impl_->wal->AppendBatch(inputs);
+  STEMEDB_RETURN_IF_ERROR(WaitForRoom(bytes));
+  auto appended = wal->AppendBatch(inputs);
   if (!appended.ok()) return std::move(appended).status();
-  impl_->NoteAppended(appended->last, bytes);
+  NoteAppended(appended->last, bytes);
   wal::LogPosition position = appended->first;
   for (auto& plan : plans) {
     position += plan.records.size();
