@@ -29,6 +29,13 @@ KeyPair Key() {
   return std::move(KeyPair::FromSeed(seed)).value();
 }
 
+// Sample(), signed by Key().
+SignedAssertion SignedSample() {
+  const KeyPair key = Key();
+  const KeyPair* keys[] = {&key};
+  return std::move(SignAssertion(Sample(), keys, Timestamp(1700000000000000))).value();
+}
+
 void BM_Blake3(benchmark::State& state) {
   const std::vector<std::uint8_t> input(static_cast<std::size_t>(state.range(0)), 0x5A);
   for (auto _ : state) benchmark::DoNotOptimize(Blake3(input));
@@ -44,18 +51,14 @@ void BM_ComputeAssertionId(benchmark::State& state) {
 BENCHMARK(BM_ComputeAssertionId);
 
 void BM_EncodeRecord(benchmark::State& state) {
-  const KeyPair key = Key();
-  const KeyPair* keys[] = {&key};
-  const auto s = *SignAssertion(Sample(), keys, Timestamp(1700000000000000));
+  const SignedAssertion s = SignedSample();
   for (auto _ : state) benchmark::DoNotOptimize(EncodeRecord(s));
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_EncodeRecord);
 
 void BM_OpenRecordView(benchmark::State& state) {
-  const KeyPair key = Key();
-  const KeyPair* keys[] = {&key};
-  const auto record = *EncodeRecord(*SignAssertion(Sample(), keys, Timestamp(1700000000000000)));
+  const auto record = *EncodeRecord(SignedSample());
   for (auto _ : state) {
     auto view = SignedClaimView::Open(record.bytes());
     benchmark::DoNotOptimize(view->subject());
@@ -65,9 +68,7 @@ void BM_OpenRecordView(benchmark::State& state) {
 BENCHMARK(BM_OpenRecordView);
 
 void BM_DecodeRecordVerified(benchmark::State& state) {
-  const KeyPair key = Key();
-  const KeyPair* keys[] = {&key};
-  const auto record = *EncodeRecord(*SignAssertion(Sample(), keys, Timestamp(1700000000000000)));
+  const auto record = *EncodeRecord(SignedSample());
   for (auto _ : state) benchmark::DoNotOptimize(DecodeRecord(record.bytes()));
   state.SetItemsProcessed(state.iterations());
 }
@@ -91,9 +92,7 @@ void BM_Ed25519Verify(benchmark::State& state) {
 BENCHMARK(BM_Ed25519Verify)->ThreadRange(1, 2)->UseRealTime();
 
 void BM_ValidateSignedAssertion(benchmark::State& state) {
-  const KeyPair key = Key();
-  const KeyPair* keys[] = {&key};
-  const auto s = *SignAssertion(Sample(), keys, Timestamp(1700000000000000));
+  const SignedAssertion s = SignedSample();
   for (auto _ : state) benchmark::DoNotOptimize(ValidateSignedAssertion(s));
   state.SetItemsProcessed(state.iterations());
 }
@@ -102,9 +101,7 @@ BENCHMARK(BM_ValidateSignedAssertion);
 // What a submission costs besides verifying its signatures (Database::SubmitBatch): the checks
 // with the ID, then the record.
 void BM_ValidateExceptSignaturesThenEncode(benchmark::State& state) {
-  const KeyPair key = Key();
-  const KeyPair* keys[] = {&key};
-  const auto s = *SignAssertion(Sample(), keys, Timestamp(1700000000000000));
+  const SignedAssertion s = SignedSample();
   for (auto _ : state) {
     benchmark::DoNotOptimize(ValidateSignedAssertionExceptSignatures(s));
     benchmark::DoNotOptimize(EncodeRecord(s));
