@@ -20,7 +20,8 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64")
     ${BLAKE3_C_DIR}/blake3_avx512_x86-64_unix.S)
   # One block at a time, the portable C compression is faster here than the SIMD ones: each block
   # waits for the previous one's chaining value, so latency counts, and the SIMD rounds' shuffles
-  # add to it. Measured on this 2-core machine, one hash (init, update, finalize):
+  # add to it. Measured on this machine (2 vCPUs of an AMD EPYC under KVM; other CPUs may rank
+  # them otherwise), one hash (init, update, finalize):
   #   64 B 127 -> 91 ns, 256 B 395 -> 276 ns, 400 B 673 -> 440 ns, 1 KiB 1477 -> 965 ns;
   # 4 KiB unchanged at ~1.6 us, since inputs of two chunks or more go through blake3_hash_many,
   # which hashes chunks side by side and keeps its SIMD versions. Our hashes are nearly all below a
