@@ -318,12 +318,17 @@ void Wal::State::RunWriter() {
       sticky = status;
       spdlog::error("wal: {} — the WAL acknowledges nothing more until reopened", status.ToString());
     }
-    for (Request* r : batch) r->Complete(status);
     if (want_sync) {
       ++sync_generation;
       done_cv.notify_all();
     }
     visible_cv.notify_all();
+    // The batch's callers are woken outside `mu`: a wake-up is a system call each, and appenders
+    // need `mu` to queue their next request meanwhile. The sticky status is already set, so an
+    // appender that comes after the failure is refused.
+    lock.unlock();
+    for (Request* r : batch) r->Complete(status);
+    lock.lock();
   }
 }
 
@@ -449,8 +454,9 @@ Result<AppendResult> Wal::AppendBatch(std::span<const RecordInput> records) {
   }
   if (state_->closing) return Status::Unavailable("WAL is closed");
   state_->pending.push_back(&request);
-  state_->work_cv.notify_one();
   lock.unlock();
+  // Notified after unlocking, so that the writer, woken, does not block on `mu` at once.
+  state_->work_cv.notify_one();
   request.Wait();
   if (!request.status.ok()) return std::move(request.status).with_context("append to WAL");
   return request.result;
