@@ -339,8 +339,7 @@ Result<std::unique_ptr<KVStore>> OpenRocksStore(const std::filesystem::path& dir
   // the data that has settled; compactions compress (Snappy) what they write there.
   // ingest_bench, 1M claims, two SubmitBatch callers, six interleaved pairs: RocksDB's flush and
   // compaction CPU per claim, medians 4.8 -> 2.7 us. The price is disk while the base level is
-  // also the bottom one (below ~2.5 GB of indexes, ~4M claims): 650 -> 865 B per assertion at 1M,
-  // WAL included; at 10M, with the levels below the base compressed, 644 B (621 before).
+  // also the bottom one (below ~2.5 GB of indexes, ~4M claims): 650 -> 865 B per assertion at 1M.
   rocks.compression_per_level.assign(rocks.num_levels, rocksdb::kSnappyCompression);
   rocks.compression_per_level[0] = rocksdb::kNoCompression;
   rocks.compression_per_level[1] = rocksdb::kNoCompression;
