@@ -22,11 +22,18 @@ class PosixFile final : public File {
   PosixFile& operator=(const PosixFile&) = delete;
 
   Status Append(std::span<const std::uint8_t> bytes) override {
+    STEMEDB_ASSIGN_OR_RETURN(std::uint64_t end, Size());
+    return WriteAt(end, bytes);
+  }
+
+  // No O_APPEND on the descriptor: with it, Linux's pwrite ignores the offset and appends.
+  Status WriteAt(std::uint64_t offset, std::span<const std::uint8_t> bytes) override {
     while (!bytes.empty()) {
-      const ssize_t n = ::write(fd_, bytes.data(), bytes.size());
+      const ssize_t n = ::pwrite(fd_, bytes.data(), bytes.size(), static_cast<off_t>(offset));
       if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return Status::FromErrno(fmt::format("write {}", path_), errno);
+      if (n < 0) return Status::FromErrno(fmt::format("write {} at {}", path_, offset), errno);
       bytes = bytes.subspan(static_cast<std::size_t>(n));
+      offset += static_cast<std::uint64_t>(n);
     }
     return Status::Ok();
   }
@@ -93,8 +100,8 @@ class PosixEnv final : public Env {
     int flags = O_CLOEXEC;
     switch (mode) {
       case OpenMode::kReadOnly: flags |= O_RDONLY; break;
-      case OpenMode::kAppend: flags |= O_RDWR | O_APPEND; break;
-      case OpenMode::kCreateExclusive: flags |= O_RDWR | O_APPEND | O_CREAT | O_EXCL; break;
+      case OpenMode::kReadWrite: flags |= O_RDWR; break;
+      case OpenMode::kCreateExclusive: flags |= O_RDWR | O_CREAT | O_EXCL; break;
     }
     const int fd = ::open(path.c_str(), flags, 0644);
     if (fd < 0) return Status::FromErrno(fmt::format("open {}", path.string()), errno);

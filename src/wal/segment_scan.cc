@@ -63,6 +63,14 @@ SegmentScan ScanSegment(std::span<const std::uint8_t> segment, LogPosition first
   }
   scan.valid_end = std::min<std::uint64_t>(offset, segment.size());
   if (!scan.problem) return scan;
+  // No record starts with a zero byte (the magic), so zeros to the end of the file are the zeros
+  // the writer put there ahead of its records: the log ends cleanly here.
+  const auto rest = segment.subspan(scan.valid_end);
+  if (std::all_of(rest.begin(), rest.end(), [](std::uint8_t b) { return b == 0; })) {
+    scan.problem.reset();
+    scan.zero_tail_bytes = rest.size();
+    return scan;
+  }
 
   // Look past the damage for a record that proves the damaged position had been durable. Records
   // start 8-byte aligned, so probing every 8 bytes finds any that survived.

@@ -13,6 +13,9 @@ namespace stemedb::wal::internal {
 struct SegmentScan {
   LogPosition last_position = 0;  // last valid record (first_position - 1 when none)
   std::uint64_t valid_end = 0;    // offset just past it
+  // Bytes after valid_end that are all zero, to the end of the file: written ahead of the records
+  // (WalOptions::preallocate_bytes), so the clean end of the segment, not a problem.
+  std::uint64_t zero_tail_bytes = 0;
   // Set when the bytes after valid_end are not all valid records:
   std::optional<std::string> problem;  // why the record at valid_end is not valid
   // A later valid record whose synced_through covers the damaged position: proof that the

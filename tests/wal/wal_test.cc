@@ -326,6 +326,102 @@ TEST(Wal, SegmentsRollAndSealedOnesAreNeverRewritten) {
   EXPECT_EQ(ReadAll(*wal, 121).at(0).second.size(), 5000U);
 }
 
+// Where a segment holding records first..last, appended as Payload(k, 200), ends.
+std::uint64_t RecordsEnd(std::uint64_t first, std::uint64_t last) {
+  std::uint64_t end = kSegmentHeaderSize;
+  for (std::uint64_t k = first; k <= last; ++k) end += RecordFootprint(Payload(k, 200).size());
+  return end;
+}
+
+// The writer keeps zeros ahead of its records in the segment it writes (so that its fdatasyncs
+// seldom change the file's size); sealed segments and a cleanly closed log hold records only; a
+// crash leaves the zeros, and recovery reads them as the clean end, not as a torn tail.
+TEST(Wal, ZerosAheadOfTheRecordsAreTheCleanEndAfterACrash) {
+  for (const std::uint64_t preallocate : {std::uint64_t{0}, WalOptions{}.preallocate_bytes}) {
+    SCOPED_TRACE(fmt::format("preallocate_bytes={}", preallocate));
+    TempDir dir;
+    TempDir crashed;
+    WalOptions options;
+    options.segment_bytes = 16U << 10;
+    options.preallocate_bytes = preallocate;
+    auto wal = OpenOrDie(dir.path(), options);
+    for (std::uint64_t k = 1; k <= 400; ++k) ASSERT_TRUE(wal->Append(RecordType::kTest, Payload(k, 200)).ok());
+    const auto names = SegmentNames(dir.path());
+    ASSERT_GT(names.size(), 2U);
+    for (std::size_t i = 0; i + 1 < names.size(); ++i) {
+      EXPECT_EQ(std::filesystem::file_size(dir.path() / names[i]),
+                RecordsEnd(*ParseSegmentFileName(names[i]), *ParseSegmentFileName(names[i + 1]) - 1))
+          << "sealed " << names[i] << " holds zeros";
+    }
+    const std::uint64_t end = RecordsEnd(*ParseSegmentFileName(names.back()), 400);
+    const std::uint64_t open_size = std::filesystem::file_size(dir.path() / names.back());
+    if (preallocate == 0) {
+      EXPECT_EQ(open_size, end);
+    } else {
+      EXPECT_EQ(open_size, options.segment_bytes) << "zeros written ahead, up to the segment's size";
+    }
+
+    // What a kill -9 leaves: the files as they are now.
+    std::filesystem::copy(dir.path(), crashed.path(),
+                          std::filesystem::copy_options::recursive | std::filesystem::copy_options::overwrite_existing);
+    {
+      auto reopened = OpenOrDie(crashed.path(), options);
+      ASSERT_NE(reopened, nullptr);
+      EXPECT_EQ(reopened->recovery().torn_tail_bytes, 0U);
+      EXPECT_EQ(reopened->recovery().preallocated_bytes, open_size - end);
+      EXPECT_EQ(reopened->written_position(), 400U);
+      ASSERT_TRUE(reopened->Append(RecordType::kTest, Payload(401, 200)).ok());
+      const auto records = ReadAll(*reopened);
+      ASSERT_EQ(records.size(), 401U);
+      for (std::uint64_t k = 1; k <= 401; ++k) ASSERT_EQ(records[k - 1].second, Payload(k, 200)) << k;
+    }
+    EXPECT_EQ(std::filesystem::file_size(crashed.path() / names.back()),
+              end + RecordFootprint(Payload(401, 200).size()))
+        << "a closed log holds records only";
+
+    ASSERT_TRUE(wal->Close().ok());
+    EXPECT_EQ(std::filesystem::file_size(dir.path() / names.back()), end) << "a closed log holds records only";
+  }
+}
+
+// Anything but zeros after the last record is a torn tail, even among the zeros written ahead: it
+// is cut, with the zeros, and reported. Repair, too, reads zeros as the end and drops nothing.
+TEST(Wal, GarbageAmongTheZerosAheadIsATornTail) {
+  TempDir dir;
+  TempDir crashed;
+  WalOptions options;
+  options.segment_bytes = 16U << 10;
+  auto wal = OpenOrDie(dir.path(), options);
+  for (std::uint64_t k = 1; k <= 10; ++k) ASSERT_TRUE(wal->Append(RecordType::kTest, Payload(k, 200)).ok());
+  const std::uint64_t end = RecordsEnd(1, 10);
+  std::filesystem::copy(dir.path(), crashed.path(),
+                        std::filesystem::copy_options::recursive | std::filesystem::copy_options::overwrite_existing);
+  const auto segment = crashed.path() / SegmentNames(crashed.path()).back();
+  const std::uint64_t size = std::filesystem::file_size(segment);
+  ASSERT_GT(size, end + 1000);
+
+  const auto repaired = Wal::Repair(crashed.path());
+  ASSERT_TRUE(repaired.ok()) << repaired.status().ToString();
+  EXPECT_EQ(repaired->dropped_bytes, 0U);
+  EXPECT_EQ(repaired->last_kept_position, 10U);
+  EXPECT_EQ(std::filesystem::file_size(segment), size);
+
+  {
+    std::fstream f(segment, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(end + 1000));
+    f.put(static_cast<char>(0x5A));
+  }
+  auto reopened = OpenOrDie(crashed.path(), options);
+  ASSERT_NE(reopened, nullptr);
+  EXPECT_EQ(reopened->recovery().torn_tail_offset, end);
+  EXPECT_EQ(reopened->recovery().torn_tail_bytes, size - end);
+  EXPECT_EQ(reopened->recovery().preallocated_bytes, 0U);
+  EXPECT_EQ(std::filesystem::file_size(segment), end);
+  EXPECT_EQ(ReadAll(*reopened).size(), 10U);
+  ASSERT_TRUE(reopened->Append(RecordType::kTest, Payload(11, 200)).ok());
+  EXPECT_EQ(ReadAll(*reopened).size(), 11U);
+}
+
 // Truncating the last record at every byte offset, and appending garbage, always recovers to the
 // records before it, and the log stays appendable.
 TEST(Wal, TornTailIsCutAtEveryOffset) {
@@ -585,7 +681,7 @@ TEST(WalFaults, ShortWriteAndEnospcAreErrorsNotHalfAcknowledged) {
     {
       auto wal = OpenOrDie(dir.path(), options);
       ASSERT_TRUE(wal->Append(RecordType::kTest, Payload(1)).ok());
-      env.Arm({FaultEnv::Op::kAppend, 1, false, error, 0.5});
+      env.Arm({FaultEnv::Op::kWrite, 1, false, error, 0.5});
       auto failed = wal->Append(RecordType::kTest, Payload(2, 4000));
       ASSERT_FALSE(failed.ok());
       if (error == ENOSPC) {
@@ -607,7 +703,7 @@ TEST(WalFaults, ShortWriteAndEnospcAreErrorsNotHalfAcknowledged) {
 // loss and reopen byte for byte, and the log is appendable again.
 TEST(WalFaults, FaultLoopAtEveryOperation) {
   int iterations = 0;
-  for (FaultEnv::Op op : {FaultEnv::Op::kAppend, FaultEnv::Op::kSync}) {
+  for (FaultEnv::Op op : {FaultEnv::Op::kWrite, FaultEnv::Op::kSync}) {
     for (bool forever : {false, true}) {
       for (int n = 1;; ++n) {
         TempDir dir;

@@ -22,6 +22,9 @@ class File {
   virtual ~File() = default;
   // Appends all of `bytes` at the end of the file. A failure may leave part of `bytes` written.
   virtual Status Append(std::span<const std::uint8_t> bytes) = 0;
+  // Writes all of `bytes` at `offset`, over what is there and extending the file as needed (a gap
+  // before `offset` reads as zeros). A failure may leave part of `bytes` written.
+  virtual Status WriteAt(std::uint64_t offset, std::span<const std::uint8_t> bytes) = 0;
   // Reads up to out.size() bytes at `offset`; returns how many were read (fewer only at EOF).
   virtual Result<std::size_t> ReadAt(std::uint64_t offset, std::span<std::uint8_t> out) = 0;
   // Makes the file's data durable (fdatasync).
@@ -33,8 +36,8 @@ class File {
 
 enum class OpenMode {
   kReadOnly,         // must exist
-  kAppend,           // must exist; writes go to the end
-  kCreateExclusive,  // must not exist; created empty
+  kReadWrite,        // must exist
+  kCreateExclusive,  // must not exist; created empty, read and written
 };
 
 class Env {
