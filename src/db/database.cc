@@ -95,6 +95,19 @@ Result<std::unique_ptr<Database>> Database::Open(const std::filesystem::path& di
   if (ec) return Status::IoError(fmt::format("{}: {}", where, ec.message()));
   auto impl = std::make_unique<Impl>();
   impl->options = options;
+  if (!options.wal.acknowledged_through) {
+    // The ingestor applies only what the log made visible (durable, but in SyncMode::kNone), so
+    // the indexes' applied position is what the log must still hold: a damaged tail below it is
+    // refused, not cut as torn. Asked only when the log finds such a tail; the store is opened
+    // for it and closed again.
+    options.wal.acknowledged_through = [kv_dir = dir / "kv", kv = options.kv]() -> Result<wal::LogPosition> {
+      if (!std::filesystem::exists(kv_dir)) return wal::LogPosition{0};
+      STEMEDB_ASSIGN_OR_RETURN(auto store, storage::OpenRocksStore(kv_dir, kv));
+      STEMEDB_ASSIGN_OR_RETURN(auto applied, store->Get(keys::kApplied));
+      if (!applied || applied->bytes().size() != 8) return wal::LogPosition{0};
+      return keys::DecodeU64(applied->view());
+    };
+  }
   auto wal = wal::Wal::Open(dir / "wal", options.wal);
   if (!wal.ok()) return std::move(wal).status().with_context(where);
   impl->wal = std::move(*wal);

@@ -232,7 +232,8 @@ Result<std::unique_ptr<Ingestor>> Ingestor::Start(wal::Wal& wal, storage::KVStor
   if (position > wal.visible_position()) {
     return Status::Corruption(
         fmt::format("the indexes have applied position {} but the WAL ends at {}: the store "
-                    "is ahead of its log of record",
+                    "is ahead of its log of record. If the log was cut on purpose (stemedb wal-repair), "
+                    "delete the indexes (the kv directory): they are rebuilt from the log",
                     position, wal.visible_position()));
   }
   state->applied = position;

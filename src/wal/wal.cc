@@ -372,7 +372,7 @@ void Wal::State::RunWriter() {
   }
 }
 
-Result<std::unique_ptr<Wal>> Wal::Open(const std::filesystem::path& dir, WalOptions options) {
+Result<std::unique_ptr<Wal>> Wal::Open(const std::filesystem::path& dir, const WalOptions& options) {
   auto state = std::make_shared<State>();
   state->dir = dir;
   state->env = options.env != nullptr ? options.env : DefaultEnv();
@@ -437,6 +437,21 @@ Result<std::unique_ptr<Wal>> Wal::Open(const std::filesystem::path& dir, WalOpti
             "truncates here and reports what it drops",
             seg_where, scan.valid_end, *scan.problem, scan.last_position + 1, scan.later_offset,
             *scan.later_synced_through));
+      }
+      // Within a batch no record vouches for another (each says what was durable before the
+      // batch), so damage anywhere in the last batch looks torn. The caller may know better.
+      if (options.acknowledged_through) {
+        auto acknowledged = options.acknowledged_through();
+        if (!acknowledged.ok()) {
+          return std::move(acknowledged).status().with_context(seg_where + ": ask what was acknowledged");
+        }
+        if (*acknowledged > scan.last_position) {
+          return Status::Corruption(fmt::format(
+              "{} offset {}: {} at position {}, yet positions through {} are known to have been acknowledged: "
+              "acknowledged data is damaged. Refusing to open; Wal::Repair (stemedb wal-repair) truncates here "
+              "and reports what it drops",
+              seg_where, scan.valid_end, *scan.problem, scan.last_position + 1, *acknowledged));
+        }
       }
       // A torn tail: bytes of a batch that was never acknowledged. Cut it.
       state->recovery.torn_tail_bytes = size - scan.valid_end;

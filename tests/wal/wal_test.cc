@@ -422,6 +422,94 @@ TEST(Wal, GarbageAmongTheZerosAheadIsATornTail) {
   EXPECT_EQ(ReadAll(*reopened).size(), 11U);
 }
 
+// Records of one batch cannot vouch for each other, so damage in the last batch reads as a torn
+// tail. A caller that knows what was acknowledged (the database: its indexes' applied position)
+// turns that into a refusal that leaves the bytes for Repair.
+TEST(Wal, DamageBelowWhatTheCallerKnowsWasAcknowledgedIsRefusedNotCut) {
+  TempDir seed;
+  std::vector<RecordInput> inputs;
+  std::vector<std::vector<std::uint8_t>> payloads;
+  for (std::uint64_t k = 1; k <= 10; ++k) payloads.push_back(Payload(k, 200));
+  for (const auto& p : payloads) inputs.push_back({RecordType::kTest, p, std::nullopt});
+  {
+    auto wal = OpenOrDie(seed.path());
+    ASSERT_TRUE(wal->AppendBatch(inputs).ok());
+  }
+  const std::uint64_t third = RecordsEnd(1, 2);  // where record 3 starts
+  const auto name = SegmentNames(seed.path()).back();
+  const std::uint64_t size = std::filesystem::file_size(seed.path() / name);
+  {
+    std::fstream f(seed.path() / name, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(third + kRecordHeaderSize - 8));  // inside record 3's checksum
+    f.put(static_cast<char>(0x5A));
+  }
+  const auto copy_of_seed = [&](const TempDir& to) {
+    std::filesystem::copy(seed.path(), to.path(),
+                          std::filesystem::copy_options::recursive | std::filesystem::copy_options::overwrite_existing);
+  };
+
+  for (const LogPosition known : {LogPosition{10}, LogPosition{3}}) {
+    TempDir dir;
+    copy_of_seed(dir);
+    WalOptions options;
+    int asked = 0;
+    options.acknowledged_through = [&]() -> Result<LogPosition> {
+      ++asked;
+      return known;
+    };
+    auto wal = Wal::Open(dir.path(), options);
+    ASSERT_FALSE(wal.ok());
+    EXPECT_EQ(wal.status().code(), StatusCode::kCorruption);
+    EXPECT_NE(wal.status().ToString().find(fmt::format("offset {}", third)), std::string::npos)
+        << wal.status().ToString();
+    EXPECT_NE(
+        wal.status().ToString().find(fmt::format("positions through {} are known to have been acknowledged", known)),
+        std::string::npos)
+        << wal.status().ToString();
+    EXPECT_EQ(asked, 1);
+    EXPECT_EQ(std::filesystem::file_size(dir.path() / name), size) << "nothing cut";
+  }
+  {
+    // Known through 2 only: the damage may be a torn write; cut, as without the question.
+    TempDir dir;
+    copy_of_seed(dir);
+    WalOptions options;
+    options.acknowledged_through = []() -> Result<LogPosition> { return LogPosition{2}; };
+    auto wal = OpenOrDie(dir.path(), options);
+    ASSERT_NE(wal, nullptr);
+    EXPECT_EQ(wal->recovery().torn_tail_offset, third);
+    EXPECT_EQ(wal->written_position(), 2U);
+  }
+  {
+    // The question's own failure fails the open, and cuts nothing.
+    TempDir dir;
+    copy_of_seed(dir);
+    WalOptions options;
+    options.acknowledged_through = []() -> Result<LogPosition> { return Status::IoError("store unreadable"); };
+    auto wal = Wal::Open(dir.path(), options);
+    ASSERT_FALSE(wal.ok());
+    EXPECT_NE(wal.status().ToString().find("store unreadable"), std::string::npos) << wal.status().ToString();
+    EXPECT_EQ(std::filesystem::file_size(dir.path() / name), size);
+  }
+  {
+    // A log without damage never asks.
+    TempDir dir;
+    WalOptions options;
+    int asked = 0;
+    options.acknowledged_through = [&]() -> Result<LogPosition> {
+      ++asked;
+      return LogPosition{0};
+    };
+    {
+      auto wal = OpenOrDie(dir.path(), options);
+      ASSERT_TRUE(wal->AppendBatch(inputs).ok());
+    }
+    auto wal = OpenOrDie(dir.path(), options);
+    EXPECT_EQ(wal->written_position(), 10U);
+    EXPECT_EQ(asked, 0);
+  }
+}
+
 // Truncating the last record at every byte offset, and appending garbage, always recovers to the
 // records before it, and the log stays appendable.
 TEST(Wal, TornTailIsCutAtEveryOffset) {

@@ -72,6 +72,11 @@ struct WalOptions {
   // the segment is sealed and when the WAL closes; after a crash, recovery reads them as the clean
   // end of the log. 0: off. Not done in SyncMode::kNone, which syncs only at the end.
   std::uint64_t preallocate_bytes = 4ULL << 20;
+  // Asked by Open, only when it finds a damaged tail, for the last position known to have been
+  // acknowledged (the database answers with what its indexes applied). A tail holding such a
+  // position is not torn but damaged: Open refuses (Corruption) instead of cutting it, and leaves
+  // the bytes for Repair. Unset: only a later intact record proves a damaged one was durable.
+  std::function<Result<LogPosition>()> acknowledged_through;
   Env* env = nullptr;  // nullptr: DefaultEnv()
 };
 
@@ -139,7 +144,7 @@ class Wal {
   // last segment (see the class comment) and starts the writer.
   // Errors: FailedPrecondition when locked by another opener; Corruption for damage to durable
   // records; IoError and friends from the file system.
-  static Result<std::unique_ptr<Wal>> Open(const std::filesystem::path& dir, WalOptions options = {});
+  static Result<std::unique_ptr<Wal>> Open(const std::filesystem::path& dir, const WalOptions& options = {});
 
   // Scans the whole log and truncates it at the first damaged record, setting aside any later
   // segments. For use by an operator after Open reported Corruption; it drops data, and says what.
