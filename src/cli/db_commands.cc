@@ -17,6 +17,9 @@
 #include "stemedb/model/key_file.h"
 #include "stemedb/model/signing.h"
 #include "stemedb/model/validate.h"
+#include "stemedb/storage/keys.h"
+#include "stemedb/storage/kv_store.h"
+#include "stemedb/wal/wal.h"
 
 namespace stemedb::cli {
 namespace {
@@ -290,6 +293,58 @@ int Verify(const std::string& dir, bool json) {
   return r.clean() ? 0 : kFailure;
 }
 
+// The position the indexes of `dir` have applied through, or nullopt when there are none.
+Result<std::optional<wal::LogPosition>> AppliedPosition(const std::filesystem::path& dir) {
+  if (!std::filesystem::exists(dir / "kv")) return std::optional<wal::LogPosition>();
+  STEMEDB_ASSIGN_OR_RETURN(auto store, storage::OpenRocksStore(dir / "kv"));
+  STEMEDB_ASSIGN_OR_RETURN(auto applied, store->Get(storage::keys::kApplied));
+  if (!applied) return std::optional<wal::LogPosition>();
+  if (applied->bytes().size() != 8) {
+    return Status::Corruption(
+        fmt::format("{}: the applied position is {} bytes, not 8", (dir / "kv").string(), applied->bytes().size()));
+  }
+  return std::optional<wal::LogPosition>(storage::keys::DecodeU64(applied->view()));
+}
+
+// Wal::Repair on the database's log: the operator's answer to an open refused for damaged
+// records. The indexes are derived, so when the cut leaves them ahead of the log (they then refuse
+// to open), it says how to rebuild them rather than deleting them itself.
+int WalRepair(const std::string& dir_text, bool json) {
+  const std::filesystem::path dir(dir_text);
+  if (!std::filesystem::exists(dir / "wal")) {
+    return Fail(Status::NotFound(fmt::format("{} holds no log (no wal directory)", dir_text)));
+  }
+  auto report = wal::Wal::Repair(dir / "wal");
+  if (!report.ok()) return Fail(std::move(report).status().with_context("wal-repair " + dir_text));
+  auto applied = AppliedPosition(dir);
+  if (!applied.ok()) return Fail(std::move(applied).status().with_context("wal-repair: read the indexes' position"));
+  const wal::RepairReport& r = *report;
+  const bool indexes_ahead = applied->has_value() && **applied > r.last_kept_position;
+  if (json) {
+    nlohmann::json out = {{"last_kept_position", r.last_kept_position},
+                          {"dropped_bytes", r.dropped_bytes},
+                          {"cut_segment", r.cut_segment},
+                          {"cut_offset", r.cut_offset},
+                          {"dropped_segments", r.dropped_segments},
+                          {"indexes_applied_position", applied->has_value() ? nlohmann::json(**applied) : nullptr},
+                          {"indexes_ahead", indexes_ahead}};
+    fmt::print("{}\n", out.dump(2));
+  } else if (r.cut_segment.empty()) {
+    fmt::print("log: whole through position {}; nothing cut\n", r.last_kept_position);
+  } else {
+    fmt::print("log: cut {} at offset {}; kept through position {}; dropped {} bytes\n", r.cut_segment, r.cut_offset,
+               r.last_kept_position, r.dropped_bytes);
+    for (const auto& name : r.dropped_segments) fmt::print("set aside: {} (now {}.dropped)\n", name, name);
+  }
+  if (indexes_ahead && !json) {
+    fmt::print(
+        "indexes: applied through position {}, past the log's end: they will refuse to open. Delete {} "
+        "and open the database again: it rebuilds them from the log\n",
+        **applied, (dir / "kv").string());
+  }
+  return 0;
+}
+
 }  // namespace
 
 void AddDatabaseCommands(CLI::App& app, std::function<int()>& run) {
@@ -358,6 +413,14 @@ void AddDatabaseCommands(CLI::App& app, std::function<int()>& run) {
   verify_cmd->add_flag("--json", std::get<2>(*listing));
   verify_cmd->callback(
       [&run, listing] { run = [listing] { return Verify(std::get<0>(*listing), std::get<2>(*listing)); }; });
+  auto* repair_cmd = app.add_subcommand(
+      "wal-repair",
+      "cut the log at its first damaged record (after open refused it), setting later segments aside; "
+      "the database must not be open");
+  repair_cmd->add_option("--db", std::get<0>(*listing), "database directory")->required();
+  repair_cmd->add_flag("--json", std::get<2>(*listing));
+  repair_cmd->callback(
+      [&run, listing] { run = [listing] { return WalRepair(std::get<0>(*listing), std::get<2>(*listing)); }; });
   auto* stats_cmd = app.add_subcommand("stats", "log and index positions, lag, sizes");
   stats_cmd->add_option("--db", std::get<0>(*listing), "database directory")->required();
   stats_cmd->add_flag("--json", std::get<2>(*listing));

@@ -7,8 +7,8 @@
 
 namespace stemedb::cli {
 
-// Adds assert, get, history, query, card, conflicts and stats to `app`. Each added subcommand,
-// when parsed, is run by the function stored in `run`.
+// Adds assert, get, history, query, card, conflicts, verify, wal-repair and stats to `app`. Each
+// added subcommand, when parsed, is run by the function stored in `run`.
 void AddDatabaseCommands(CLI::App& app, std::function<int()>& run);
 
 }  // namespace stemedb::cli

@@ -417,6 +417,67 @@ TEST(Cli, VerifyIsCleanOnAGoodDatabaseAndFailsOnDamage) {
   EXPECT_NE(damaged.err.find("corruption"), std::string::npos) << damaged.err;
 }
 
+TEST(Cli, WalRepairCutsAtTheDamageAndSaysHowToRebuildTheIndexes) {
+  stemedb::testing::TempDir dir;
+  const std::string db = (dir / "db").string();
+  ASSERT_EQ(RunStemedb("demo --db " + db).exit_code, 0);
+  Output whole = RunStemedb("wal-repair --db " + db);
+  ASSERT_EQ(whole.exit_code, 0) << whole.err;
+  EXPECT_NE(whole.out.find("whole through position 16; nothing cut"), std::string::npos) << whole.out;
+  EXPECT_EQ(whole.out.find("indexes:"), std::string::npos) << whole.out;
+
+  // Damage the second record. The demo stores its claims and their evidence in one batch, so no
+  // later record proves that it had been durable; the indexes, which applied all 16, do: open
+  // refuses, leaves the log as it is and says what to run.
+  std::filesystem::path segment;
+  for (const auto& e : std::filesystem::directory_iterator(dir / "db" / "wal")) {
+    if (e.path().extension() == ".wal") segment = e.path();
+  }
+  const auto size = std::filesystem::file_size(segment);
+  {
+    std::fstream f(segment, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(200);
+    f.put(static_cast<char>(0x5A));
+  }
+  Output refused = RunStemedb("stats --db " + db);
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("positions through 16 are known to have been acknowledged"), std::string::npos)
+      << refused.err;
+  EXPECT_NE(refused.err.find("stemedb wal-repair"), std::string::npos) << refused.err;
+  EXPECT_EQ(std::filesystem::file_size(segment), size);
+
+  Output repaired = RunStemedb("wal-repair --db " + db + " --json");
+  ASSERT_EQ(repaired.exit_code, 0) << repaired.err;
+  auto report = *ParseJson(repaired.out);
+  EXPECT_EQ(report["last_kept_position"], 1);
+  const auto cut = report["cut_offset"].get<std::uint64_t>();
+  EXPECT_GT(cut, 32U);  // after the first record
+  EXPECT_LT(cut, 200U);
+  EXPECT_EQ(report["dropped_bytes"], size - cut);
+  EXPECT_EQ(report["indexes_applied_position"], 16);
+  EXPECT_EQ(report["indexes_ahead"], true);
+  EXPECT_EQ(std::filesystem::file_size(segment), cut);
+
+  // The indexes, ahead of the log now, refuse to open until deleted; then they rebuild from it.
+  Output again = RunStemedb("wal-repair --db " + db);
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_NE(again.out.find("whole through position 1; nothing cut"), std::string::npos) << again.out;
+  EXPECT_NE(again.out.find("Delete " + (dir / "db" / "kv").string()), std::string::npos) << again.out;
+  Output ahead = RunStemedb("stats --db " + db);
+  EXPECT_EQ(ahead.exit_code, 1);
+  EXPECT_NE(ahead.err.find("delete the indexes"), std::string::npos) << ahead.err;
+  std::filesystem::remove_all(dir / "db" / "kv");
+  ASSERT_EQ(RunStemedb("demo --db " + db).exit_code, 0);
+  Output clean = RunStemedb("verify --db " + db + " --json");
+  ASSERT_EQ(clean.exit_code, 0) << clean.err << clean.out;
+  EXPECT_EQ((*ParseJson(clean.out))["signatures_verified"], 8);
+  EXPECT_EQ((*ParseJson(clean.out))["log_end"], 17);  // the demo's records again, after the one kept
+
+  Output no_log = RunStemedb("wal-repair --db " + (dir / "nothing").string());
+  EXPECT_NE(no_log.exit_code, 0);
+  EXPECT_NE(no_log.err.find("no wal directory"), std::string::npos) << no_log.err;
+}
+
 TEST(Cli, UsageErrorsAreNonZero) {
   EXPECT_NE(RunStemedb("").exit_code, 0);
   EXPECT_NE(RunStemedb("no-such-command").exit_code, 0);
