@@ -191,8 +191,9 @@ Status Wal::State::ZeroAhead(std::uint64_t end) {
   const std::uint64_t ahead =
       std::max<std::uint64_t>(std::min<std::uint64_t>(end, options.preallocate_bytes), kMinAhead);
   const std::uint64_t target = std::min(end + ahead, std::max(end, options.segment_bytes));
-  // Reads as zero pages, which the kernel maps without allocating them.
-  static constexpr std::size_t kZerosBytes = 1U << 20;
+  // In the binary's read-only data, so kept small: one write per 64 KiB, in one batch of every
+  // few hundred.
+  static constexpr std::size_t kZerosBytes = 64U << 10;
   static const std::array<std::uint8_t, kZerosBytes> kZeros{};
   for (std::uint64_t at = end; at < target;) {
     const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(kZerosBytes, target - at));
