@@ -17,8 +17,6 @@
 #include "stemedb/model/key_file.h"
 #include "stemedb/model/signing.h"
 #include "stemedb/model/validate.h"
-#include "stemedb/storage/keys.h"
-#include "stemedb/storage/kv_store.h"
 #include "stemedb/wal/wal.h"
 
 namespace stemedb::cli {
@@ -293,19 +291,6 @@ int Verify(const std::string& dir, bool json) {
   return r.clean() ? 0 : kFailure;
 }
 
-// The position the indexes of `dir` have applied through, or nullopt when there are none.
-Result<std::optional<wal::LogPosition>> AppliedPosition(const std::filesystem::path& dir) {
-  if (!std::filesystem::exists(dir / "kv")) return std::optional<wal::LogPosition>();
-  STEMEDB_ASSIGN_OR_RETURN(auto store, storage::OpenRocksStore(dir / "kv"));
-  STEMEDB_ASSIGN_OR_RETURN(auto applied, store->Get(storage::keys::kApplied));
-  if (!applied) return std::optional<wal::LogPosition>();
-  if (applied->bytes().size() != 8) {
-    return Status::Corruption(
-        fmt::format("{}: the applied position is {} bytes, not 8", (dir / "kv").string(), applied->bytes().size()));
-  }
-  return std::optional<wal::LogPosition>(storage::keys::DecodeU64(applied->view()));
-}
-
 // Wal::Repair on the database's log: the operator's answer to an open refused for damaged
 // records. The indexes are derived, so when the cut leaves them ahead of the log (they then refuse
 // to open), it says how to rebuild them rather than deleting them itself.
@@ -316,7 +301,7 @@ int WalRepair(const std::string& dir_text, bool json) {
   }
   auto report = wal::Wal::Repair(dir / "wal");
   if (!report.ok()) return Fail(std::move(report).status().with_context("wal-repair " + dir_text));
-  auto applied = AppliedPosition(dir);
+  auto applied = db::Database::IndexesAppliedPosition(dir);
   if (!applied.ok()) return Fail(std::move(applied).status().with_context("wal-repair: read the indexes' position"));
   const wal::RepairReport& r = *report;
   const bool indexes_ahead = applied->has_value() && **applied > r.last_kept_position;

@@ -100,12 +100,9 @@ Result<std::unique_ptr<Database>> Database::Open(const std::filesystem::path& di
     // the indexes' applied position is what the log must still hold: a damaged tail below it is
     // refused, not cut as torn. Asked only when the log finds such a tail; the store is opened
     // for it and closed again.
-    options.wal.acknowledged_through = [kv_dir = dir / "kv", kv = options.kv]() -> Result<wal::LogPosition> {
-      if (!std::filesystem::exists(kv_dir)) return wal::LogPosition{0};
-      STEMEDB_ASSIGN_OR_RETURN(auto store, storage::OpenRocksStore(kv_dir, kv));
-      STEMEDB_ASSIGN_OR_RETURN(auto applied, store->Get(keys::kApplied));
-      if (!applied || applied->bytes().size() != 8) return wal::LogPosition{0};
-      return keys::DecodeU64(applied->view());
+    options.wal.acknowledged_through = [dir, kv = options.kv]() -> Result<wal::LogPosition> {
+      STEMEDB_ASSIGN_OR_RETURN(auto applied, IndexesAppliedPosition(dir, kv));
+      return applied.value_or(0);
     };
   }
   auto wal = wal::Wal::Open(dir / "wal", options.wal);
@@ -139,6 +136,19 @@ Result<std::unique_ptr<Database>> Database::Open(const std::filesystem::path& di
   impl->max_unapplied_bytes = options.max_unapplied_bytes.value_or(
       options.wal.tail_cache_bytes != 0 ? options.wal.tail_cache_bytes / 2 : kDefaultMaxUnapplied);
   return std::unique_ptr<Database>(new Database(std::move(impl)));
+}
+
+Result<std::optional<wal::LogPosition>> Database::IndexesAppliedPosition(const std::filesystem::path& dir,
+                                                                         const storage::RocksOptions& kv) {
+  if (!std::filesystem::exists(dir / "kv")) return std::optional<wal::LogPosition>();
+  STEMEDB_ASSIGN_OR_RETURN(auto store, storage::OpenRocksStore(dir / "kv", kv));
+  STEMEDB_ASSIGN_OR_RETURN(auto applied, store->Get(keys::kApplied));
+  if (!applied) return std::optional<wal::LogPosition>();
+  if (applied->bytes().size() != 8) {
+    return Status::Corruption(
+        fmt::format("{}: the applied position is {} bytes, not 8", (dir / "kv").string(), applied->bytes().size()));
+  }
+  return std::optional<wal::LogPosition>(keys::DecodeU64(applied->view()));
 }
 
 Database::Database(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
