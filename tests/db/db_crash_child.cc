@@ -1,5 +1,6 @@
-// Crash-test child: submits signed assertions through Database from several threads until
-// killed, reporting each acknowledged one on stdout as "<id hex> <key> <signers>\n".
+// Crash-test child: opens the database, says "ready\n" on stdout, then submits signed assertions
+// through it from several threads until killed, reporting each acknowledged one on stdout as
+// "<id hex> <key> <signers>\n".
 // Usage: db_crash_child DIR CYCLE
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -24,6 +25,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "open: %s\n", db.status().ToString().c_str());
     return 1;
   }
+  if (::write(STDOUT_FILENO, "ready\n", 6) != 6) return 1;
   std::vector<std::thread> workers;
   for (std::uint64_t t = 0; t < 4; ++t) {
     workers.emplace_back([&, t] {

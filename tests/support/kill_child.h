@@ -15,9 +15,16 @@
 
 namespace stemedb::testing {
 
+// With `ready_line`, `run_for` starts once the child has written that line (which is not
+// returned), not when it was started: opening a database under a sanitizer on a busy machine
+// takes longer than a run, so a kill timed from the start would often find nothing acknowledged.
 inline std::string RunChildAndKill(const std::string& binary, const std::vector<std::string>& args,
-                                   std::chrono::milliseconds run_for) {
+                                   std::chrono::milliseconds run_for, const std::string& ready_line = "") {
   ChildProcess child(binary, args, /*stderr_path=*/"");
+  if (!ready_line.empty()) {
+    const auto line = child.ReadLine(std::chrono::minutes(2));
+    EXPECT_EQ(line.value_or("(nothing)"), ready_line) << binary << " did not say it was ready";
+  }
   std::string data = child.ReadFor(run_for);
   child.Signal(SIGKILL);
   // What it wrote before it died is still in the pipe.
