@@ -5,6 +5,13 @@
 #include <algorithm>
 
 namespace stemedb::wal::internal {
+namespace {
+
+bool AllZero(std::span<const std::uint8_t> bytes) {
+  return std::all_of(bytes.begin(), bytes.end(), [](std::uint8_t b) { return b == 0; });
+}
+
+}  // namespace
 
 RecordCheck CheckRecordAt(std::span<const std::uint8_t> segment, std::uint64_t offset,
                           std::optional<LogPosition> expected_position, std::uint32_t max_record_bytes) {
@@ -39,7 +46,7 @@ RecordCheck CheckRecordAt(std::span<const std::uint8_t> segment, std::uint64_t o
   }
   const auto padding = segment.subspan(offset + kRecordHeaderSize + header->payload_length,
                                        footprint - kRecordHeaderSize - header->payload_length);
-  if (!std::all_of(padding.begin(), padding.end(), [](std::uint8_t b) { return b == 0; })) {
+  if (!AllZero(padding)) {
     out.problem = "record padding is not zero";
     return out;
   }
@@ -65,8 +72,7 @@ SegmentScan ScanSegment(std::span<const std::uint8_t> segment, LogPosition first
   if (!scan.problem) return scan;
   // No record starts with a zero byte (the magic), so zeros to the end of the file are the zeros
   // the writer put there ahead of its records: the log ends cleanly here.
-  const auto rest = segment.subspan(scan.valid_end);
-  if (std::all_of(rest.begin(), rest.end(), [](std::uint8_t b) { return b == 0; })) {
+  if (const auto rest = segment.subspan(scan.valid_end); AllZero(rest)) {
     scan.problem.reset();
     scan.zero_tail_bytes = rest.size();
     return scan;

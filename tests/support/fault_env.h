@@ -116,9 +116,7 @@ class FaultEnv final : public Env {
                : bytes;
       if (!written.empty()) {
         STEMEDB_RETURN_IF_ERROR(Remember(offset, written.size()));
-        Status s = base_->WriteAt(offset, written);
-        if (!fail) return s;
-        s.IgnoreError();
+        STEMEDB_RETURN_IF_ERROR(base_->WriteAt(offset, written));
       }
       if (fail) return Status::FromErrno(fmt::format("injected write failure on {}", path_), fault.error);
       return Status::Ok();
