@@ -142,13 +142,10 @@ Result<std::optional<wal::LogPosition>> Database::IndexesAppliedPosition(const s
                                                                          const storage::RocksOptions& kv) {
   if (!std::filesystem::exists(dir / "kv")) return std::optional<wal::LogPosition>();
   STEMEDB_ASSIGN_OR_RETURN(auto store, storage::OpenRocksStore(dir / "kv", kv));
-  STEMEDB_ASSIGN_OR_RETURN(auto applied, store->Get(keys::kApplied));
-  if (!applied) return std::optional<wal::LogPosition>();
-  if (applied->bytes().size() != 8) {
-    return Status::Corruption(
-        fmt::format("{}: the applied position is {} bytes, not 8", (dir / "kv").string(), applied->bytes().size()));
-  }
-  return std::optional<wal::LogPosition>(keys::DecodeU64(applied->view()));
+  auto applied = ingest::ReadAppliedPosition(*store);
+  if (!applied.ok()) return std::move(applied).status().with_context((dir / "kv").string());
+  if (*applied == 0) return std::optional<wal::LogPosition>();
+  return std::optional<wal::LogPosition>(*applied);
 }
 
 Database::Database(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

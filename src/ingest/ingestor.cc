@@ -227,8 +227,7 @@ Result<std::unique_ptr<Ingestor>> Ingestor::Start(wal::Wal& wal, storage::KVStor
     init.Put(std::string(keys::kFormat), keys::EncodeU64(keys::kFormatVersion));
     STEMEDB_RETURN_IF_ERROR(store.Write(init));
   }
-  STEMEDB_ASSIGN_OR_RETURN(auto applied, store.Get(keys::kApplied));
-  const wal::LogPosition position = applied ? keys::DecodeU64(applied->view()) : 0;
+  STEMEDB_ASSIGN_OR_RETURN(const wal::LogPosition position, ReadAppliedPosition(store));
   if (position > wal.visible_position()) {
     return Status::Corruption(
         fmt::format("the indexes have applied position {} but the WAL ends at {}: the store "
@@ -722,6 +721,18 @@ Status Ingestor::State::ApplyCoSignatures(const Pending& p, BatchState& state) {
     if (!known) AddCoSigner(c.id, *claim, entry, p.position, state);
   }
   return Status::Ok();
+}
+
+Result<wal::LogPosition> ReadAppliedPosition(storage::KVStore& store) {
+  STEMEDB_ASSIGN_OR_RETURN(auto applied, store.Get(keys::kApplied));
+  if (!applied) return wal::LogPosition{0};
+  if (applied->bytes().size() != 8) {
+    return Status::Corruption(
+        fmt::format("the indexes' applied position is {} bytes, not 8; delete the indexes "
+                    "(the kv directory) to rebuild them from the log",
+                    applied->bytes().size()));
+  }
+  return wal::LogPosition{keys::DecodeU64(applied->view())};
 }
 
 Result<bool> IsStoredSigner(storage::KVStore& store, const EntityId& subject, const RelationId& predicate,

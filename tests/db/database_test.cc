@@ -1115,6 +1115,41 @@ TEST(Database, RebuildsIndexesOfAnOlderFormatAndRefusesANewerOne) {
   EXPECT_TRUE(db->Get(SignedFor(1).id)->has_value());
 }
 
+// The applied position is read as 8 bytes or refused: a shorter value must not be decoded (it
+// would read past it) nor taken as 0 (the ingestor would re-apply the whole log over the indexes).
+TEST(Database, RefusesIndexesWhoseAppliedPositionIsMalformed) {
+  TempDir dir;
+  {
+    auto db = OpenOrDie(dir.path());
+    SubmitOrDie(*db, SignedFor(1));
+  }
+  {
+    auto store = storage::OpenRocksStore(dir / "kv");
+    ASSERT_TRUE(store.ok());
+    storage::WriteBatch batch;
+    batch.Put(std::string(keys::kApplied), std::string_view("abc"));
+    ASSERT_TRUE((*store)->Write(batch).ok());
+  }
+  auto refused = Database::Open(dir.path());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kCorruption);
+  EXPECT_NE(refused.status().ToString().find("3 bytes, not 8"), std::string::npos) << refused.status().ToString();
+  auto position = Database::IndexesAppliedPosition(dir.path());
+  ASSERT_FALSE(position.ok());
+  EXPECT_EQ(position.status().code(), StatusCode::kCorruption);
+  {
+    auto store = storage::OpenRocksStore(dir / "kv");
+    ASSERT_TRUE(store.ok());
+    auto value = (*store)->Get(keys::kApplied);
+    ASSERT_TRUE(value.ok() && value->has_value());
+    EXPECT_EQ((*value)->view(), "abc") << "a refused open wrote to the indexes";
+  }
+  std::filesystem::remove_all(dir / "kv");
+  auto db = OpenOrDie(dir.path());
+  ASSERT_TRUE(db->WaitForApplied(db->stats().durable_position).ok());
+  EXPECT_TRUE(db->Get(SignedFor(1).id)->has_value());
+}
+
 TEST(Database, ConcurrentSubmittersAndReaders) {
   TempDir dir;
   auto db = OpenOrDie(dir.path());

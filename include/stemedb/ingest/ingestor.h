@@ -109,6 +109,11 @@ class Ingestor {
   std::shared_ptr<State> state_;
 };
 
+// The position up to which `store` holds every record of its log applied (keys::kApplied); 0 when
+// the store has applied nothing. Errors: Corruption when the stored value is not 8 bytes; those of
+// the store.
+Result<wal::LogPosition> ReadAppliedPosition(storage::KVStore& store);
+
 // Whether `agent` already signed the stored claim `id` of (`subject`, `predicate`): among the
 // signers in its summary, or as a co-signer. Reads `store` (at `snapshot` when given). Errors:
 // those of the store; Corruption when the claim's summary does not decode.
