@@ -381,6 +381,9 @@ Result<std::vector<SubmitResult>> Database::Impl::Submit(std::span<const Envelop
   // claim's record also carries the applied position as of which the store did not hold it: the
   // ingestor need not look it up again unless it has added the claim since.
   std::vector<wal::RecordInput> inputs;
+  std::size_t record_count = 0;
+  for (const Planned& plan : plans) record_count += plan.records.size();
+  inputs.reserve(record_count);
   for (std::size_t i = 0; i < plans.size(); ++i) {
     for (const auto& [type, bytes] : plans[i].records) {
       std::optional<wal::RecordNote> note;

@@ -67,6 +67,30 @@ void FillClaim(schema::Claim::Builder claim, const Assertion& a) {
   if (a.parent) claim.setParentHash(AsCapnpBytes(a.parent->hash().bytes()));
 }
 
+// Words a message holding `a`'s claim and `signatures` signers needs, give or take a few: the
+// builder's first segment is sized by it. Cap'n Proto's default first segment is 1,024 words
+// (8 KiB), allocated zeroed, for claims that take ~60 — zeroing it was most of an encode's cost.
+// An estimate too small only costs a second segment.
+unsigned EstimatedWords(const Assertion& a, std::size_t signatures) {
+  std::size_t text_bytes = a.subject.str().size() + a.predicate.str().size();
+  std::visit(
+      [&](const auto& v) {
+        using T = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<T, EntityId>) {
+          text_bytes += v.str().size();
+        } else if constexpr (std::is_same_v<T, LangText>) {
+          text_bytes += v.value.size() + v.lang.size();
+        } else if constexpr (std::is_same_v<T, TypedLiteral>) {
+          text_bytes += v.lexical.size() + v.datatype.size();
+        }
+      },
+      a.object.variant());
+  // The structs, the three hashes and each text's terminating NUL and padding (at most 4 texts).
+  constexpr std::size_t kFixedWords = 48;
+  constexpr std::size_t kWordsPerSignature = 16;  // struct, agent (4), signature (8), pointer
+  return static_cast<unsigned>(kFixedWords + text_bytes / sizeof(capnp::word) + kWordsPerSignature * signatures);
+}
+
 void FillSignatures(capnp::List<schema::Signature>::Builder out, const std::vector<SignatureEntry>& signatures) {
   for (unsigned i = 0; i < out.size(); ++i) {
     const SignatureEntry& entry = signatures[i];
@@ -251,7 +275,7 @@ AlignedBytes AlignedBytes::CopyOf(std::span<const std::uint8_t> bytes) {
 
 Result<AlignedBytes> EncodeClaim(const Assertion& assertion) {
   try {
-    capnp::MallocMessageBuilder message;
+    capnp::MallocMessageBuilder message(EstimatedWords(assertion, 0));
     auto claim = message.initRoot<schema::Claim>();
     FillClaim(claim, assertion);
     return ToAligned(capnp::canonicalize(claim.asReader()));
@@ -286,7 +310,7 @@ Result<Assertion> DecodeClaim(std::span<const std::uint8_t> bytes, const DecodeL
 
 Result<AlignedBytes> EncodeRecord(const SignedAssertion& signed_assertion) {
   try {
-    capnp::MallocMessageBuilder message;
+    capnp::MallocMessageBuilder message(EstimatedWords(signed_assertion.assertion, signed_assertion.signatures.size()));
     auto record = message.initRoot<schema::SignedClaim>();
     FillClaim(record.initClaim(), signed_assertion.assertion);
     FillSignatures(record.initSignatures(static_cast<unsigned>(signed_assertion.signatures.size())),
