@@ -105,9 +105,10 @@ class Database {
   static Result<std::unique_ptr<Database>> Open(const std::filesystem::path& dir, DatabaseOptions options = {});
 
   // The log position the indexes in `dir` have applied through, read from the store on disk;
-  // nullopt when there are no indexes yet, or they have applied nothing. Open asks it when the log's last batch is
-  // damaged (WalOptions::acknowledged_through); `stemedb wal-repair` asks it after a cut. REQUIRES: the database is not
-  // open. Errors: those of OpenRocksStore; Corruption for an unreadable position.
+  // nullopt when there are no indexes yet, or they have applied nothing. Open asks it when the
+  // log's last batch is damaged (WalOptions::acknowledged_through); `stemedb wal-repair` asks it
+  // after a cut. REQUIRES: the database is not open. Errors: those of OpenRocksStore; Corruption
+  // for an unreadable position.
   static Result<std::optional<wal::LogPosition>> IndexesAppliedPosition(const std::filesystem::path& dir,
                                                                         const storage::RocksOptions& kv = {});
 
