@@ -1,6 +1,7 @@
-// Crash-test child: appends to a WAL from several threads until killed, reporting each
-// acknowledged record on stdout as "<position> <key>\n" (one write(2) per line, so lines from
-// different threads never interleave). Usage: wal_crash_child DIR CYCLE THREADS
+// Crash-test child: opens the WAL, says "ready\n" on stdout, then appends from several threads
+// until killed, reporting each acknowledged record on stdout as "<position> <key>\n" (one
+// write(2) per line, so lines from different threads never interleave).
+// Usage: wal_crash_child DIR CYCLE THREADS
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -28,6 +29,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "open: %s\n", wal.status().ToString().c_str());
     return 1;
   }
+  if (::write(STDOUT_FILENO, "ready\n", 6) != 6) return 1;
   std::vector<std::thread> workers;
   for (int t = 0; t < threads; ++t) {
     workers.emplace_back([&, t] {
