@@ -34,11 +34,10 @@ struct Acked {
 std::vector<std::pair<std::string, Acked>> RunAndKill(const std::filesystem::path& dir, int cycle,
                                                       std::chrono::milliseconds run_for, bool during_open) {
   const std::string out = stemedb::testing::RunChildAndKill(
-      STEMEDB_DB_CRASH_CHILD, {dir.string(), std::to_string(cycle)}, run_for, during_open ? "" : "ready");
+      STEMEDB_DB_CRASH_CHILD, {dir.string(), std::to_string(cycle)}, run_for, "ready", during_open);
   std::vector<std::pair<std::string, Acked>> acked;
   std::istringstream lines(out);
   for (std::string line; std::getline(lines, line);) {
-    if (line == "ready") continue;
     std::istringstream fields(line);
     std::string id;
     Acked a;

@@ -31,16 +31,12 @@ int CyclesFromEnv(int fallback) {
 std::map<LogPosition, std::uint64_t> RunAndKill(const std::filesystem::path& dir, std::uint64_t cycle,
                                                 std::chrono::milliseconds run_for, bool during_open) {
   const std::string out = stemedb::testing::RunChildAndKill(
-      STEMEDB_WAL_CRASH_CHILD, {dir.string(), std::to_string(cycle), "4"}, run_for, during_open ? "" : "ready");
+      STEMEDB_WAL_CRASH_CHILD, {dir.string(), std::to_string(cycle), "4"}, run_for, "ready", during_open);
   std::map<LogPosition, std::uint64_t> acked;
   std::istringstream lines(out);
-  for (std::string line; std::getline(lines, line);) {
-    if (line == "ready") continue;
-    std::istringstream fields(line);
-    LogPosition position = 0;
-    std::uint64_t key = 0;
-    if (fields >> position >> key) acked[position] = key;
-  }
+  LogPosition position = 0;
+  std::uint64_t key = 0;
+  while (lines >> position >> key) acked[position] = key;
   return acked;
 }
 
