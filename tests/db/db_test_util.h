@@ -3,7 +3,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <map>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,11 +30,18 @@ inline Assertion ClaimFor(std::uint64_t key) {
   return a;
 }
 
+// Key(n), derived once per process: tests sign tens of thousands of claims with a few keys, and
+// deriving a key costs as much as a signature.
+inline const KeyPair& CachedKey(std::uint8_t n) {
+  static std::array<std::once_flag, 256> once;
+  static std::array<std::optional<KeyPair>, 256> keys;
+  std::call_once(once[n], [n] { keys[n] = Key(n); });
+  return *keys[n];
+}
+
 inline SignedAssertion SignedFor(std::uint64_t key, std::initializer_list<std::uint8_t> signers = {1}) {
-  std::vector<KeyPair> keys;
-  for (auto s : signers) keys.push_back(Key(s));
   std::vector<const KeyPair*> ptrs;
-  for (auto& k : keys) ptrs.push_back(&k);
+  for (auto s : signers) ptrs.push_back(&CachedKey(s));
   return std::move(SignAssertion(ClaimFor(key), ptrs, Timestamp(1700000000000000 + static_cast<std::int64_t>(key))))
       .value();
 }
