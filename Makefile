@@ -12,6 +12,15 @@ else
 WERROR ?= OFF
 endif
 CMAKE_FLAGS ?=
+# Every build tree is generated for Ninja: it compiles a target's sources while the libraries the
+# target links are still being built, where Make builds one library after another and leaves a core
+# idle (the ThreadSanitizer build: 208 s with Make, 136 s with Ninja). A tree configured earlier
+# for another generator has its cache cleared first, since CMake refuses to switch in place.
+GENERATOR := Ninja
+reset_generator = if [ -f $(1)/CMakeCache.txt ] && ! grep -qx 'CMAKE_GENERATOR:INTERNAL=$(GENERATOR)' $(1)/CMakeCache.txt; \
+  then rm -rf $(1)/CMakeCache.txt $(1)/CMakeFiles; fi
+# The sanitizer trees are built with clang: at -O0 it compiles them in about half gcc's time.
+CLANG := -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++
 
 CYCLES ?= 1000
 DB_CYCLES ?= 1000
@@ -27,7 +36,8 @@ deps:
 	@./scripts/install-deps.sh
 
 configure: deps
-	@cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DSTEMEDB_WERROR=$(WERROR) $(CMAKE_FLAGS) > $(BUILD_DIR).configure.log 2>&1 \
+	@$(call reset_generator,$(BUILD_DIR))
+	@cmake -G $(GENERATOR) -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DSTEMEDB_WERROR=$(WERROR) $(CMAKE_FLAGS) > $(BUILD_DIR).configure.log 2>&1 \
 	  || { cat $(BUILD_DIR).configure.log; exit 1; }
 
 build: configure
@@ -48,13 +58,15 @@ TSAN_TESTS := '^(Wal|WalFaults|WalCrash|Database|DatabaseVerify|ApiTest)\.'
 sanitize: sanitize-address sanitize-thread
 
 sanitize-address: deps
-	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DSTEMEDB_SANITIZE=address,undefined \
+	@$(call reset_generator,build-asan)
+	@cmake -G $(GENERATOR) -S . -B build-asan $(CLANG) -DCMAKE_BUILD_TYPE=Debug -DSTEMEDB_SANITIZE=address,undefined \
 	  -DSTEMEDB_BUILD_BENCH=OFF -DSTEMEDB_WERROR=$(WERROR) > build-asan.configure.log 2>&1 || { cat build-asan.configure.log; exit 1; }
 	@cmake --build build-asan -j $(JOBS)
 	@cd build-asan && ctest --output-on-failure -j $(JOBS) --timeout 900
 
 sanitize-thread: deps
-	@cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTEMEDB_SANITIZE=thread \
+	@$(call reset_generator,build-tsan)
+	@cmake -G $(GENERATOR) -S . -B build-tsan $(CLANG) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTEMEDB_SANITIZE=thread \
 	  -DSTEMEDB_BUILD_BENCH=OFF -DSTEMEDB_WERROR=$(WERROR) > build-tsan.configure.log 2>&1 || { cat build-tsan.configure.log; exit 1; }
 	@cmake --build build-tsan -j $(JOBS) --target $(TSAN_TARGETS)
 	@cd build-tsan && ctest --output-on-failure -j $(JOBS) --timeout 900 -R $(TSAN_TESTS)
@@ -74,7 +86,8 @@ loadtest: build
 # libFuzzer over every parser and the HTTP handlers, $(FUZZ_SECONDS) s each (clang, ASan, UBSan);
 # FUZZ_RUNS=N instead runs N inputs per target from a fixed seed (repeatable; what CI does).
 fuzz: deps
-	@cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	@$(call reset_generator,build-fuzz)
+	@cmake -G $(GENERATOR) -S . -B build-fuzz $(CLANG) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DSTEMEDB_FUZZ=ON -DSTEMEDB_SANITIZE=address,undefined -DSTEMEDB_BUILD_TESTS=OFF -DSTEMEDB_BUILD_BENCH=OFF \
 	  > build-fuzz.configure.log 2>&1 || { cat build-fuzz.configure.log; exit 1; }
 	@cmake --build build-fuzz -j $(JOBS) --target fuzz_record_decode fuzz_json_envelope fuzz_rdf_import fuzz_wal_segment fuzz_http_api

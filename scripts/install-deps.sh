@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake pkg-config git
+  build-essential cmake ninja-build pkg-config git
   librocksdb-dev libjemalloc-dev
   libsodium-dev
   librust-blake3-dev b3sum
