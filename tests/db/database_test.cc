@@ -619,13 +619,9 @@ TEST(Database, ClaimSubmittedTwiceBeforeApplyIsStoredOnceWhenTheFirstBatchIsForg
   SubmittedTwiceBeforeApplyIsStoredOnce(30, 0);
 }
 
-// Whatever the submissions knew of the store when they looked (the ingestor applies full batches
-// while later ones are submitted, and the rest only when the test waits), however large the
-// ingest batches and however few added claims the ingestor remembers, every claim is stored once
-// and each of its signers carries the position of the first record that brought it.
 namespace {
 // SignedFor(key) signed by agent 1 (bit 0 of `signers`), agent 2 (bit 1) or both; each of these
-// is signed once per test binary, since signing is most of what the property test would spend.
+// is signed once per process, since signing is most of what the property test would spend.
 const SignedAssertion& SignedByMask(std::uint64_t key, int signers) {
   static const std::map<std::pair<std::uint64_t, int>, SignedAssertion> kSigned = [] {
     std::map<std::pair<std::uint64_t, int>, SignedAssertion> out;
@@ -640,6 +636,10 @@ const SignedAssertion& SignedByMask(std::uint64_t key, int signers) {
 }
 }  // namespace
 
+// Whatever the submissions knew of the store when they looked (the ingestor applies full batches
+// while later ones are submitted, and the rest only when the test waits), however large the
+// ingest batches and however few added claims the ingestor remembers, every claim is stored once
+// and each of its signers carries the position of the first record that brought it.
 RC_GTEST_PROP(Database, EachClaimIsStoredOnceWhateverItsSubmissionsFoundStored, ()) {
   struct Submission {
     std::vector<std::pair<std::uint64_t, int>> envelopes;  // (claim key, signers: bit 0 agent 1, bit 1 agent 2)
