@@ -44,7 +44,8 @@ else()
 endif()
 set_target_properties(blake3 PROPERTIES POSITION_INDEPENDENT_CODE ON C_STANDARD 99)
 # Every ID and every WAL checksum goes through this code, so the Debug (sanitizer) build compiles it
-# optimised, still instrumented: unoptimised, it made the ASan suite ~2.5x slower (docs/reliability.md).
+# optimised, still instrumented: unoptimised, hashing was most of the ASan suite's time
+# (docs/reliability.md, "Sanitizers").
 target_compile_options(blake3 PRIVATE $<$<CONFIG:Debug>:-O2>)
 # Consumers include <blake3.h>; SYSTEM keeps its warnings out of our -Werror builds.
 target_include_directories(blake3 SYSTEM PUBLIC ${BLAKE3_C_DIR})
