@@ -15,19 +15,22 @@ namespace stemedb::fuzz {
   std::abort();
 }
 
-// A directory private to this process, for targets that need files.
+// A directory private to this process, for targets that need files; removed at exit. The path is
+// never destroyed: a static path's destructor would be registered when its initialiser returns,
+// after the exit handler below, so it would run first and leave the handler an empty path.
 inline const std::filesystem::path& ScratchDir() {
-  static const std::filesystem::path dir = [] {
-    auto p = std::filesystem::temp_directory_path() / ("stemedb-fuzz-" + std::to_string(::getpid()));
-    std::filesystem::remove_all(p);
-    std::filesystem::create_directories(p);
+  static const std::filesystem::path* const dir = [] {
+    auto* p = new std::filesystem::path(std::filesystem::temp_directory_path() /
+                                        ("stemedb-fuzz-" + std::to_string(::getpid())));
+    std::filesystem::remove_all(*p);
+    std::filesystem::create_directories(*p);
     std::atexit([] {
       std::error_code ignored;
       std::filesystem::remove_all(ScratchDir(), ignored);
     });
     return p;
   }();
-  return dir;
+  return *dir;
 }
 
 }  // namespace stemedb::fuzz

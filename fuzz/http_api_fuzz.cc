@@ -3,6 +3,7 @@
 // Properties: Handle never throws or crashes, always answers a known status with a JSON error
 // body on failure, and a refused request writes nothing.
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -36,7 +37,13 @@ struct Fixture {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace stemedb;
-  static Fixture* fixture = new Fixture();  // one database for the whole run
+  // One database for the whole run, closed at exit before the scratch directory is removed (exit
+  // handlers run in reverse order, and the fixture's is registered after the directory's).
+  static Fixture* fixture = [] {
+    auto* created = new Fixture();
+    std::atexit([] { delete fixture; });
+    return created;
+  }();
   std::string_view rest(reinterpret_cast<const char*>(data), size);
   server::HttpRequest request;
   request.method = std::string(NextLine(rest));
