@@ -28,7 +28,7 @@ Assertion TeslaRevenue() {
   return a;
 }
 
-KeyPair Key(std::uint8_t n) { return stemedb::testing::TestKey(n); }
+using stemedb::testing::TestKey;
 
 TEST(Codec, IdIsAFixedFunctionOfTheClaim) {
   // Locks the format: if this changes, every stored ID changes. Only a deliberate, versioned
@@ -102,7 +102,7 @@ TEST(Codec, AlignedCopiesKeepTheExactSize) {
 }
 
 TEST(Codec, CoSignaturesRoundTripAndRejectDamage) {
-  const KeyPair k1 = Key(1), k2 = Key(2);
+  const KeyPair k1 = TestKey(1), k2 = TestKey(2);
   const AssertionId id = *ComputeAssertionId(TeslaRevenue());
   const CoSignatures cosign{id, {k1.Sign(id, Timestamp(1)), k2.Sign(id, Timestamp(2))}};
   const auto bytes = *EncodeCoSignatures(cosign);
@@ -150,7 +150,7 @@ TEST(Codec, RejectsBadShapes) {
 }
 
 TEST(Codec, UnalignedRecordIsCopiedNotRejected) {
-  const KeyPair key = Key(1);
+  const KeyPair key = TestKey(1);
   const KeyPair* keys[] = {&key};
   const auto signed_assertion = *SignAssertion(TeslaRevenue(), keys, Timestamp(1700000000000000));
   const auto record = *EncodeRecord(signed_assertion);
@@ -165,7 +165,7 @@ TEST(Codec, UnalignedRecordIsCopiedNotRejected) {
 }
 
 TEST(Codec, ViewReadsFieldsInPlace) {
-  const KeyPair k1 = Key(1), k2 = Key(2);
+  const KeyPair k1 = TestKey(1), k2 = TestKey(2);
   const KeyPair* keys[] = {&k1, &k2};
   const auto signed_assertion = *SignAssertion(TeslaRevenue(), keys, Timestamp(1700000000000000));
   const auto record = *EncodeRecord(signed_assertion);
@@ -190,8 +190,8 @@ RC_GTEST_PROP(Codec, ClaimRoundTrips, (const Assertion& a)) {
 }
 
 RC_GTEST_PROP(Codec, RecordRoundTrips, (const Assertion& a)) {
-  const KeyPair k1 = Key(*rc::gen::inRange<std::uint8_t>(0, 255));
-  const KeyPair k2 = Key(255);
+  const KeyPair k1 = TestKey(*rc::gen::inRange<std::uint8_t>(0, 255));
+  const KeyPair k2 = TestKey(255);
   const KeyPair* keys[] = {&k1, &k2};
   const auto signed_assertion = *SignAssertion(a, keys, *testing::GenTimestamp());
   auto record = EncodeRecord(signed_assertion);
@@ -222,7 +222,7 @@ RC_GTEST_PROP(Codec, AnyBitFlipInAClaimIsRejectedOrChangesTheId, (const Assertio
 }
 
 RC_GTEST_PROP(Codec, AnyBitFlipInARecordIsCaught, (const Assertion& a)) {
-  const KeyPair key = Key(7);
+  const KeyPair key = TestKey(7);
   const KeyPair* keys[] = {&key};
   const auto signed_assertion = *SignAssertion(a, keys, Timestamp(1700000000000000));
   RC_PRE(ValidateSignedAssertion(signed_assertion).ok());

@@ -14,7 +14,7 @@ namespace {
 
 using nlohmann::json;
 
-KeyPair Key(std::uint8_t n) { return stemedb::testing::TestKey(n); }
+using stemedb::testing::TestKey;
 
 Result<ParsedAssertion> Parse(std::string_view text) {
   auto j = ParseJson(text);
@@ -117,7 +117,7 @@ TEST(Json, ErrorsNameTheField) {
 }
 
 TEST(Json, EnvelopeChecksTheIdAndParsesSignatures) {
-  const KeyPair key = Key(1);
+  const KeyPair key = TestKey(1);
   const KeyPair* keys[] = {&key};
   Assertion a;
   a.subject = EntityId("s");
@@ -158,7 +158,7 @@ RC_GTEST_PROP(Json, AssertionRoundTrips, (const Assertion& a)) {
 }
 
 RC_GTEST_PROP(Json, EnvelopeRoundTripsAndStaysValid, (const Assertion& a)) {
-  const KeyPair k1 = Key(1), k2 = Key(2);
+  const KeyPair k1 = TestKey(1), k2 = TestKey(2);
   const KeyPair* keys[] = {&k1, &k2};
   const auto signed_assertion = *SignAssertion(a, keys, *testing::GenTimestamp());
   auto back = EnvelopeFromJson(json::parse(EnvelopeToJson(signed_assertion).dump()));

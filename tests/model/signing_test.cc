@@ -13,7 +13,7 @@
 namespace stemedb {
 namespace {
 
-KeyPair Key(std::uint8_t n) { return stemedb::testing::TestKey(n); }
+using stemedb::testing::TestKey;
 
 TEST(Signing, GeneratedKeysDiffer) {
   auto a = KeyPair::Generate();
@@ -34,8 +34,8 @@ RC_GTEST_PROP(AgentId, OrderIsBytewise,
 }
 
 TEST(Signing, SeedDeterminesTheKey) {
-  EXPECT_EQ(Key(3).agent(), Key(3).agent());
-  EXPECT_NE(Key(3).agent(), Key(4).agent());
+  EXPECT_EQ(TestKey(3).agent(), TestKey(3).agent());
+  EXPECT_NE(TestKey(3).agent(), TestKey(4).agent());
 }
 
 TEST(Signing, MessageLayout) {
@@ -49,7 +49,7 @@ TEST(Signing, MessageLayout) {
 }
 
 RC_GTEST_PROP(Signing, SignatureVerifies, (const Assertion& a)) {
-  const KeyPair key = Key(*rc::gen::arbitrary<std::uint8_t>());
+  const KeyPair key = TestKey(*rc::gen::arbitrary<std::uint8_t>());
   const AssertionId id = *ComputeAssertionId(a);
   const SignatureEntry entry = key.Sign(id, *testing::GenTimestamp());
   RC_ASSERT(VerifySignature(id, entry).ok());
@@ -57,8 +57,8 @@ RC_GTEST_PROP(Signing, SignatureVerifies, (const Assertion& a)) {
 
 RC_GTEST_PROP(Signing, SignatureFailsAfterAnyChange, (const Assertion& a, const Assertion& other)) {
   RC_PRE(!(a == other));
-  const KeyPair key = Key(1);
-  const KeyPair stranger = Key(2);
+  const KeyPair key = TestKey(1);
+  const KeyPair stranger = TestKey(2);
   const AssertionId id = *ComputeAssertionId(a);
   const Timestamp when = *testing::GenTimestamp();
   const SignatureEntry entry = key.Sign(id, when);

@@ -14,7 +14,7 @@
 namespace stemedb {
 namespace {
 
-KeyPair Key(std::uint8_t n) { return stemedb::testing::TestKey(n); }
+using stemedb::testing::TestKey;
 
 Assertion Valid() {
   Assertion a;
@@ -27,7 +27,7 @@ Assertion Valid() {
 
 SignedAssertion Signed(const Assertion& a, std::initializer_list<std::uint8_t> seeds = {1}) {
   std::vector<KeyPair> keys;
-  for (auto s : seeds) keys.push_back(Key(s));
+  for (auto s : seeds) keys.push_back(TestKey(s));
   std::vector<const KeyPair*> ptrs;
   for (auto& k : keys) ptrs.push_back(&k);
   return std::move(SignAssertion(a, ptrs, Timestamp(1700000000000000))).value();
@@ -113,7 +113,7 @@ TEST(Validate, Signatures) {
   ExpectRejected(ValidateSignedAssertion(s), "signatures[1].signature", "does not verify");
 
   s = Signed(Valid());
-  s.signatures[0].agent = Key(9).agent();  // a signature by one key presented under another
+  s.signatures[0].agent = TestKey(9).agent();  // a signature by one key presented under another
   ExpectRejected(ValidateSignedAssertion(s), "signatures[0].signature", "does not verify");
 
   s = Signed(Valid());
