@@ -8,9 +8,14 @@ function(stemedb_module name)
   target_link_libraries(stemedb_${name} PUBLIC ${M_DEPS} PRIVATE stemedb_warnings ${M_PRIVATE_DEPS})
 endfunction()
 
-# stemedb_test(NAME SOURCES ... DEPS ...): one GoogleTest binary, its tests registered with CTest.
+# stemedb_test(NAME SOURCES ... DEPS ... [LABELS ...] [COST n]): one GoogleTest binary, its tests
+# registered with CTest. COST orders a first run: a tree without timings from an earlier run starts
+# the binaries with the highest cost first, so that their slow tests do not run alone at the end.
 function(stemedb_test name)
-  cmake_parse_arguments(T "" "" "SOURCES;DEPS;LABELS" ${ARGN})
+  cmake_parse_arguments(T "" "COST" "SOURCES;DEPS;LABELS" ${ARGN})
+  if(NOT DEFINED T_COST)
+    set(T_COST 0)
+  endif()
   add_executable(${name} ${T_SOURCES})
   target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tests)
   target_link_libraries(${name} PRIVATE ${T_DEPS} GTest::gtest GTest::gmock GTest::gtest_main stemedb_warnings)
@@ -23,11 +28,14 @@ function(stemedb_test name)
   # RapidCheck, the model's generators), which a batch pays for once. Names local to a test file
   # must therefore be unique across its binary.
   set_target_properties(${name} PROPERTIES UNITY_BUILD ON UNITY_BUILD_BATCH_SIZE 4)
-  set(env "")
+  set(properties COST ${T_COST} LABELS "${T_LABELS}")
   if(STEMEDB_SANITIZE MATCHES "thread")
-    set(env "TSAN_OPTIONS=halt_on_error=1 second_deadlock_stack=1 suppressions=${PROJECT_SOURCE_DIR}/tests/tsan.supp")
+    list(APPEND properties ENVIRONMENT
+         "TSAN_OPTIONS=halt_on_error=1 second_deadlock_stack=1 suppressions=${PROJECT_SOURCE_DIR}/tests/tsan.supp")
   elseif(STEMEDB_SANITIZE MATCHES "address")
-    set(env "ASAN_OPTIONS=detect_leaks=1 abort_on_error=1;UBSAN_OPTIONS=print_stacktrace=1 halt_on_error=1")
+    # One variable only: a list would not survive test discovery, which splits it into separate
+    # properties. UBSan needs none: -fno-sanitize-recover=all already makes its findings fatal.
+    list(APPEND properties ENVIRONMENT "ASAN_OPTIONS=detect_leaks=1 abort_on_error=1")
   endif()
-  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "${T_LABELS}" ENVIRONMENT "${env}")
+  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES ${properties})
 endfunction()
