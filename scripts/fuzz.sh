@@ -13,8 +13,8 @@ runs=${3:-}
 jobs=${JOBS:-$(nproc)}
 limit=(-max_total_time="$seconds")
 if [ -n "$runs" ]; then limit=(-runs="$runs" -seed=1); fi
-# Slowest first, so that the others fill the remaining cores beside it (20,000 inputs on 2 cores:
-# wal_segment ~66 s, each input a WAL opened on disk; http_api ~32 s; the rest a few seconds).
+# Slowest first, so that the others fill the remaining cores beside it (20,000 inputs each:
+# wal_segment 50-66 s, each input a WAL opened on disk; http_api 17-32 s; the rest a few seconds).
 targets=(wal_segment http_api json_envelope rdf_import record_decode)
 
 run_target() {
