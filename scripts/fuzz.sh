@@ -17,14 +17,22 @@ if [ -n "$runs" ]; then limit=(-runs="$runs" -seed=1); fi
 # wal_segment 50-66 s, each input a WAL opened on disk; http_api 17-32 s; the rest a few seconds).
 targets=(wal_segment http_api json_envelope rdf_import record_decode)
 
+# Each target gets a temporary directory of its own, which must be empty again when it exits: a
+# target that leaves files behind fails.
 run_target() {
-  local t=$1 work="$build/corpus/$1"
-  mkdir -p "$work" "fuzz/regressions/$t"
+  local t=$1 work="$build/corpus/$1" tmp="$build/tmp/$1" rc
+  rm -rf "$tmp"
+  mkdir -p "$work" "$tmp" "fuzz/regressions/$t"
   # -rss_limit_mb bounds memory per input; -timeout flags an input that hangs.
-  "$build/fuzz/fuzz_$t" "$work" "fuzz/corpus/$t" "fuzz/regressions/$t" \
+  TMPDIR="$tmp" "$build/fuzz/fuzz_$t" "$work" "fuzz/corpus/$t" "fuzz/regressions/$t" \
     "${limit[@]}" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
     -artifact_prefix="fuzz/regressions/$t/" > "$build/fuzz_$t.log" 2>&1
-  echo $? > "$build/fuzz_$t.rc"
+  rc=$?
+  if [ $rc -eq 0 ] && [ -n "$(ls -A "$tmp")" ]; then
+    echo "fuzz_$t left files behind in $tmp: $(ls -A "$tmp" | tr '\n' ' ')" >> "$build/fuzz_$t.log"
+    rc=1
+  fi
+  echo $rc > "$build/fuzz_$t.rc"
 }
 
 for t in "${targets[@]}"; do
