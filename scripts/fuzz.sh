@@ -54,7 +54,7 @@ for t in "${targets[@]}"; do
   fi
 done
 if [ ${#failed[@]} -ne 0 ]; then
-  echo "fuzz: FAILED: ${failed[*]} (inputs saved in fuzz/regressions/)" >&2
+  echo "fuzz: FAILED: ${failed[*]} (the reasons are above; a crashing input is saved in fuzz/regressions/)" >&2
   exit 1
 fi
 echo "fuzz: all ${#targets[@]} targets ran (${limit[*]}) without a finding"
