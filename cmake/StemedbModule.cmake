@@ -28,7 +28,12 @@ function(stemedb_test name)
   # RapidCheck, the model's generators), which a batch pays for once. Names local to a test file
   # must therefore be unique across its binary.
   set_target_properties(${name} PROPERTIES UNITY_BUILD ON UNITY_BUILD_BATCH_SIZE 4)
-  set(properties COST ${T_COST} LABELS "${T_LABELS}")
+  # Built as a list, each property added only with its value: an empty value would take the next
+  # property's name as its own.
+  set(properties COST ${T_COST})
+  if(T_LABELS)
+    list(APPEND properties LABELS "${T_LABELS}")
+  endif()
   if(STEMEDB_SANITIZE MATCHES "thread")
     list(APPEND properties ENVIRONMENT
          "TSAN_OPTIONS=halt_on_error=1 second_deadlock_stack=1 suppressions=${PROJECT_SOURCE_DIR}/tests/tsan.supp")
