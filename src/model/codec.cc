@@ -11,106 +11,17 @@
 #include <exception>
 #include <limits>
 
+#include "canonical_writer.h"
 #include "stemedb.capnp.h"
 
 namespace stemedb {
 namespace {
-
-template <std::size_t N>
-kj::ArrayPtr<const capnp::byte> AsCapnpBytes(const std::array<std::uint8_t, N>& bytes) {
-  return {bytes.data(), bytes.size()};
-}
-
-// -0.0 and +0.0 are one value; the encoding writes +0.0 so that they are one ID too.
-template <typename F>
-F NormalizeZero(F v) noexcept {
-  return v == F(0) ? F(0) : v;
-}
-
-void FillClaim(schema::Claim::Builder claim, const Assertion& a) {
-  claim.setSubject(a.subject.str());
-  claim.setPredicate(a.predicate.str());
-  auto object = claim.initObject();
-  std::visit(
-      [&](const auto& v) {
-        using T = std::decay_t<decltype(v)>;
-        if constexpr (std::is_same_v<T, EntityId>) {
-          object.setEntity(v.str());
-        } else if constexpr (std::is_same_v<T, LangText>) {
-          auto text = object.initText();
-          text.setValue(v.value);
-          text.setLang(v.lang);
-        } else if constexpr (std::is_same_v<T, std::int64_t>) {
-          object.setInteger(v);
-        } else if constexpr (std::is_same_v<T, double>) {
-          object.setNumber(NormalizeZero(v));
-        } else if constexpr (std::is_same_v<T, bool>) {
-          object.setBoolean(v);
-        } else if constexpr (std::is_same_v<T, Timestamp>) {
-          object.setTimestamp(v.micros());
-        } else if constexpr (std::is_same_v<T, TypedLiteral>) {
-          auto typed = object.initTyped();
-          typed.setLexical(v.lexical);
-          typed.setDatatype(v.datatype);
-        } else {
-          static_assert(std::is_same_v<T, Hash>);
-          object.setBlob(AsCapnpBytes(v.bytes()));
-        }
-      },
-      a.object.variant());
-  claim.setConfidence(NormalizeZero(a.confidence));
-  claim.setSourceHash(AsCapnpBytes(a.source_hash.bytes()));
-  if (a.visual_hash) {
-    claim.setHasVisualHash(true);
-    claim.setVisualHash(a.visual_hash->value());
-  }
-  if (a.parent) claim.setParentHash(AsCapnpBytes(a.parent->hash().bytes()));
-}
-
-// Words a message holding `a`'s claim and `signatures` signers needs, give or take a few: the
-// builder's first segment is sized by it. Cap'n Proto's default first segment is 1,024 words
-// (8 KiB), allocated zeroed, for claims that take ~60 — zeroing it was most of an encode's cost.
-// An estimate too small only costs a second segment.
-unsigned EstimatedWords(const Assertion& a, std::size_t signatures) {
-  std::size_t text_bytes = a.subject.str().size() + a.predicate.str().size();
-  std::visit(
-      [&](const auto& v) {
-        using T = std::decay_t<decltype(v)>;
-        if constexpr (std::is_same_v<T, EntityId>) {
-          text_bytes += v.str().size();
-        } else if constexpr (std::is_same_v<T, LangText>) {
-          text_bytes += v.value.size() + v.lang.size();
-        } else if constexpr (std::is_same_v<T, TypedLiteral>) {
-          text_bytes += v.lexical.size() + v.datatype.size();
-        }
-      },
-      a.object.variant());
-  // The structs, the three hashes and each text's terminating NUL and padding (at most 4 texts).
-  constexpr std::size_t kFixedWords = 48;
-  constexpr std::size_t kWordsPerSignature = 16;  // struct, agent (4), signature (8), pointer
-  return static_cast<unsigned>(kFixedWords + text_bytes / sizeof(capnp::word) + kWordsPerSignature * signatures);
-}
-
-void FillSignatures(capnp::List<schema::Signature>::Builder out, const std::vector<SignatureEntry>& signatures) {
-  for (unsigned i = 0; i < out.size(); ++i) {
-    const SignatureEntry& entry = signatures[i];
-    out[i].setAgent(AsCapnpBytes(entry.agent.bytes()));
-    out[i].setSignature(AsCapnpBytes(entry.signature));
-    out[i].setSignedAt(entry.signed_at.micros());
-  }
-}
 
 // `bytes` itself when 8-byte aligned; otherwise a copy in `storage`.
 std::span<const std::uint8_t> AlignedOrCopy(std::span<const std::uint8_t> bytes, AlignedBytes& storage) {
   if (reinterpret_cast<std::uintptr_t>(bytes.data()) % alignof(capnp::word) == 0) return bytes;
   storage = AlignedBytes::CopyOf(bytes);
   return storage.bytes();
-}
-
-AlignedBytes ToAligned(const kj::Array<capnp::word>& words) {
-  std::vector<std::uint64_t> out(words.size());
-  std::memcpy(out.data(), words.begin(), words.asBytes().size());
-  return AlignedBytes(std::move(out));
 }
 
 Status CorruptionFromException(std::string_view what, const kj::Exception& e) {
@@ -273,16 +184,7 @@ AlignedBytes AlignedBytes::CopyOf(std::span<const std::uint8_t> bytes) {
   return out;
 }
 
-Result<AlignedBytes> EncodeClaim(const Assertion& assertion) {
-  try {
-    capnp::MallocMessageBuilder message(EstimatedWords(assertion, 0));
-    auto claim = message.initRoot<schema::Claim>();
-    FillClaim(claim, assertion);
-    return ToAligned(capnp::canonicalize(claim.asReader()));
-  } catch (const kj::Exception& e) {
-    return Status::InvalidArgument(fmt::format("claim cannot be encoded: {}", e.getDescription().cStr()));
-  }
-}
+Result<AlignedBytes> EncodeClaim(const Assertion& assertion) { return canonical::EncodeClaim(assertion); }
 
 AssertionId AssertionIdOfCanonicalClaim(std::span<const std::uint8_t> canonical_claim) noexcept {
   return AssertionId(Blake3Hasher().Update(kAssertionIdDomain).Update(canonical_claim).Finalize());
@@ -309,16 +211,7 @@ Result<Assertion> DecodeClaim(std::span<const std::uint8_t> bytes, const DecodeL
 }
 
 Result<AlignedBytes> EncodeRecord(const SignedAssertion& signed_assertion) {
-  try {
-    capnp::MallocMessageBuilder message(EstimatedWords(signed_assertion.assertion, signed_assertion.signatures.size()));
-    auto record = message.initRoot<schema::SignedClaim>();
-    FillClaim(record.initClaim(), signed_assertion.assertion);
-    FillSignatures(record.initSignatures(static_cast<unsigned>(signed_assertion.signatures.size())),
-                   signed_assertion.signatures);
-    return ToAligned(capnp::canonicalize(record.asReader()));
-  } catch (const kj::Exception& e) {
-    return Status::InvalidArgument(fmt::format("record cannot be encoded: {}", e.getDescription().cStr()));
-  }
+  return canonical::EncodeSignedClaim(signed_assertion.assertion, signed_assertion.signatures);
 }
 
 struct SignedClaimView::Impl {
@@ -400,15 +293,7 @@ Result<SignedAssertion> DecodeRecord(std::span<const std::uint8_t> bytes, const 
 }
 
 Result<AlignedBytes> EncodeCoSignatures(const CoSignatures& cosignatures) {
-  try {
-    capnp::MallocMessageBuilder message;
-    auto root = message.initRoot<schema::CoSignatures>();
-    root.setAssertionId(AsCapnpBytes(cosignatures.id.hash().bytes()));
-    FillSignatures(root.initSignatures(static_cast<unsigned>(cosignatures.signatures.size())), cosignatures.signatures);
-    return ToAligned(capnp::canonicalize(root.asReader()));
-  } catch (const kj::Exception& e) {
-    return Status::InvalidArgument(fmt::format("co-signatures cannot be encoded: {}", e.getDescription().cStr()));
-  }
+  return canonical::EncodeCoSignatures(cosignatures.id, cosignatures.signatures);
 }
 
 Result<CoSignatures> DecodeCoSignatures(std::span<const std::uint8_t> bytes, const DecodeLimits& limits) {
