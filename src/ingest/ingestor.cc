@@ -512,6 +512,7 @@ void Ingestor::State::DecodeTrusted(Pending& p, const AssertionId& id) const {
   if (p.type == wal::RecordType::kAssertion) {
     DecodeLimits validated;
     validated.require_exact_encoding = false;
+    validated.trusted_layout = true;
     auto view = SignedClaimView::Open(p.payload.bytes(), validated);
     if (!view.ok()) {
       p.verdict = std::move(view).status();

@@ -181,6 +181,44 @@ TEST(Codec, ViewReadsFieldsInPlace) {
   EXPECT_EQ(view->ComputeId(), signed_assertion.id);
 }
 
+TEST(Codec, TrustedLayoutReadsTheSameFieldsAndStillRejectsHostileBytes) {
+  const KeyPair k1 = TestKey(1), k2 = TestKey(2);
+  const KeyPair* keys[] = {&k1, &k2};
+  const auto signed_assertion = *SignAssertion(TeslaRevenue(), keys, Timestamp(1700000000000000));
+  const auto record = *EncodeRecord(signed_assertion);
+  DecodeLimits trusted;
+  trusted.require_exact_encoding = false;
+  trusted.trusted_layout = true;
+  auto view = SignedClaimView::Open(record.bytes(), trusted);
+  ASSERT_TRUE(view.ok()) << view.status().ToString();
+  EXPECT_EQ(view->ToOwnedAssertion(), signed_assertion.assertion);
+  ASSERT_EQ(view->signature_count(), 2U);
+  EXPECT_EQ(view->signature(0), signed_assertion.signatures[0]);
+  EXPECT_EQ(view->signature(1), signed_assertion.signatures[1]);
+  EXPECT_EQ(view->ComputeId(), signed_assertion.id);
+
+  // The layout walk may be skipped only where the exactness check is off too.
+  DecodeLimits contradictory;
+  contradictory.trusted_layout = true;
+  EXPECT_EQ(SignedClaimView::Open(record.bytes(), contradictory).status().code(), StatusCode::kInvalidArgument);
+
+  // Not a licence to crash: bytes that are not a record still give a status, and a view that does
+  // open reads without throwing.
+  std::mt19937_64 rng(7);
+  for (int i = 0; i < 2000; ++i) {
+    std::vector<std::uint64_t> words(1 + rng() % 64);
+    for (auto& w : words) w = rng();
+    const AlignedBytes bytes{std::move(words)};
+    auto hostile = SignedClaimView::Open(bytes.bytes(), trusted);
+    if (!hostile.ok()) {
+      EXPECT_EQ(hostile.status().code(), StatusCode::kCorruption) << hostile.status().ToString();
+      continue;
+    }
+    (void)hostile->ToOwnedAssertion();
+    for (std::size_t s = 0; s < hostile->signature_count(); ++s) (void)hostile->signature(s);
+  }
+}
+
 // The oracle for the canonical writer: Cap'n Proto's own builders and canonicalize(), the way
 // the codec encoded before it wrote the canonical form directly.
 void BuildClaim(schema::Claim::Builder claim, const Assertion& a) {

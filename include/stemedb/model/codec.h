@@ -58,6 +58,11 @@ struct DecodeLimits {
   // the indexes (whose blocks RocksDB checksums), may skip the re-check: it costs a copy of the
   // record per read. Bytes from anywhere else must not.
   bool require_exact_encoding = true;
+  // Skips Cap'n Proto's walk of the whole layout (isCanonical). Only for bytes this process
+  // encoded itself and never let out of memory, such as the ingestor's records that carry their
+  // submission's note; requires require_exact_encoding = false. Every field is still read once at
+  // Open, bounds-checked by the reader, so hostile bytes still give a status, never a crash.
+  bool trusted_layout = false;
 };
 
 // The canonical bytes of `assertion`'s claim.
@@ -101,9 +106,9 @@ class SignedClaimView {
   // The claim alone, owned, without recomputing the ID: for records verified when they were
   // stored, read back under an ID the caller already has (an index key).
   Assertion ToOwnedAssertion() const;
-  // An owned copy, after checking that the claim's bytes are exactly the encoding of the value
-  // they decode to (Open checks layout only; this closes the gap, at the cost of one re-encode).
-  // Errors: Corruption.
+  // An owned copy with its ID computed, after checking that the record's bytes are exactly the
+  // encoding of the value they decode to, claim and signatures (a layout check alone leaves stray
+  // bits unnoticed; this closes the gap, at the cost of one re-encode). Errors: Corruption.
   Result<SignedAssertion> Verify() const;
 
  private:
