@@ -251,12 +251,12 @@ SignedClaimView& SignedClaimView::operator=(SignedClaimView&&) noexcept = defaul
 SignedClaimView::~SignedClaimView() = default;
 
 Result<SignedClaimView> SignedClaimView::Open(std::span<const std::uint8_t> bytes, const DecodeLimits& limits) {
+  if (limits.trusted_layout && limits.require_exact_encoding) {
+    return Status::InvalidArgument("trusted_layout requires require_exact_encoding = false");
+  }
   STEMEDB_RETURN_IF_ERROR(CheckShape(bytes, limits));
   try {
     auto impl = std::make_unique<Impl>(bytes, limits);
-    if (limits.trusted_layout && limits.require_exact_encoding) {
-      return Status::InvalidArgument("trusted_layout requires require_exact_encoding = false");
-    }
     if (!limits.trusted_layout && !impl->message.reader.isCanonical()) {
       return Status::Corruption("record is not in canonical form");
     }
