@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
 #include <string_view>
@@ -41,21 +42,23 @@ std::uint16_t DataWords(std::uint64_t w0, std::uint64_t w1) noexcept { return w1
 // after everything written before, so every offset is forward.
 class Writer {
  public:
-  explicit Writer(std::size_t expected_words) { words_.reserve(expected_words); }
+  // Zeroes `expected_words` once: growing the vector per object filled each one separately.
+  explicit Writer(std::size_t expected_words) : words_(expected_words, 0) {}
 
   // Appends `n` zero words and returns the index of the first.
   std::size_t Allocate(std::size_t n) {
-    const std::size_t at = words_.size();
+    const std::size_t at = used_;
     if (n > kMaxWords - at) {
       overflow_ = true;
       return at;
     }
-    words_.resize(at + n, 0);
+    if (at + n > words_.size()) Grow(at + n);
+    used_ = at + n;
     return at;
   }
 
   void Set(std::size_t at, std::uint64_t value) noexcept {
-    if (at < words_.size()) words_[at] = value;
+    if (at < used_) words_[at] = value;
   }
 
   // A struct pointer at `at` to a body of `data` words then `pointers` pointers, allocated now.
@@ -137,6 +140,7 @@ class Writer {
       return Status::InvalidArgument(
           fmt::format("{} cannot be encoded: a field is too large for a Cap'n Proto message", what));
     }
+    words_.resize(used_);
     return AlignedBytes(std::move(words_));
   }
 
@@ -214,7 +218,15 @@ class Writer {
         object.variant());
   }
 
+  // Only when the caller's estimate fell short (the estimates below are meant not to).
+  void Grow(std::size_t needed) {
+    std::vector<std::uint64_t> bigger(std::max(2 * words_.size(), needed), 0);
+    std::copy_n(words_.begin(), used_, bigger.begin());
+    words_.swap(bigger);
+  }
+
   std::vector<std::uint64_t> words_;
+  std::size_t used_ = 0;  // words_ beyond it are zeroed spare room
   bool overflow_ = false;
 };
 
