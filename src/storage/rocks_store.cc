@@ -2,12 +2,14 @@
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/listener.h>
+#include <rocksdb/merge_operator.h>
 #include <rocksdb/perf_level.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
 #include <algorithm>
 #include <cstring>
+#include <deque>
 #include <mutex>
 #include <vector>
 
@@ -51,6 +53,77 @@ void NoPerfCountersOnThisThread() noexcept {
 std::span<const std::uint8_t> AsBytes(const rocksdb::Slice& s) {
   return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
 }
+
+// The merge operator behind WriteBatch::AddToSet: a value is a set of kSetEntryBytes entries in
+// byte order without repeats, and merging takes the union of the value and the additions. The
+// ingestor adds to a key in ascending order (log order), so the union is nearly always the parts
+// one after the other; anything else is sorted.
+//
+// A stored value that is not whole entries (damage: Write refuses additions that are not whole,
+// and the ingestor never puts such a value) is not a merge failure, which RocksDB would take for
+// a background error and stop every write to the store. The parts are kept as they are: a
+// damaged value followed by whole additions is never whole entries, so the damage stays visible
+// to whoever decodes the set (Corruption) and to `stemedb verify`, and the rest of the store goes
+// on.
+class SortedSetMerge final : public rocksdb::MergeOperator {
+ public:
+  const char* Name() const override { return "stemedb.SortedSet48"; }
+
+  bool FullMergeV2(const MergeOperationInput& in, MergeOperationOutput* out) const override {
+    std::vector<rocksdb::Slice> parts;
+    parts.reserve(in.operand_list.size() + 1);
+    if (in.existing_value != nullptr) parts.push_back(*in.existing_value);
+    parts.insert(parts.end(), in.operand_list.begin(), in.operand_list.end());
+    if (!Union(parts, out->new_value)) {
+      out->new_value.clear();
+      for (const rocksdb::Slice& part : parts) out->new_value.append(part.data(), part.size());
+    }
+    return true;
+  }
+
+  // Additions combine into one addition, so that a flush writes one entry per key. (Damaged ones
+  // are left for FullMergeV2.)
+  bool PartialMergeMulti(const rocksdb::Slice& /*key*/, const std::deque<rocksdb::Slice>& operands,
+                         std::string* new_value, rocksdb::Logger* /*logger*/) const override {
+    return Union(std::vector<rocksdb::Slice>(operands.begin(), operands.end()), *new_value);
+  }
+
+ private:
+  static std::string_view Entry(const rocksdb::Slice& part, std::size_t i) {
+    return {part.data() + i * kSetEntryBytes, kSetEntryBytes};
+  }
+
+  // False when a part is not whole entries.
+  static bool Union(const std::vector<rocksdb::Slice>& parts, std::string& out) {
+    std::size_t total = 0;
+    bool ascending = true;
+    std::string_view last;
+    for (const rocksdb::Slice& part : parts) {
+      if (part.size() % kSetEntryBytes != 0) return false;
+      total += part.size();
+      for (std::size_t i = 0; i < part.size() / kSetEntryBytes && ascending; ++i) {
+        const std::string_view entry = Entry(part, i);
+        ascending = last.empty() || last < entry;
+        last = entry;
+      }
+    }
+    out.clear();
+    out.reserve(total);
+    if (ascending) {
+      for (const rocksdb::Slice& part : parts) out.append(part.data(), part.size());
+      return true;
+    }
+    std::vector<std::string_view> entries;
+    entries.reserve(total / kSetEntryBytes);
+    for (const rocksdb::Slice& part : parts) {
+      for (std::size_t i = 0; i < part.size() / kSetEntryBytes; ++i) entries.push_back(Entry(part, i));
+    }
+    std::sort(entries.begin(), entries.end());
+    entries.erase(std::unique(entries.begin(), entries.end()), entries.end());
+    for (const std::string_view entry : entries) out.append(entry);
+    return true;
+  }
+};
 
 class RocksSnapshot final : public Snapshot {
  public:
@@ -282,7 +355,16 @@ class RocksStore final : public KVStore {
     // varint lengths (at most 5 bytes each) to its key and value; the header is 12 bytes.
     rocksdb::WriteBatch wb(12 + batch.payload_bytes() + 11 * batch.size());
     for (const std::size_t i : order) {
-      STEMEDB_RETURN_IF_ERROR(FromRocks(wb.Put(batch.key(i), batch.value(i)), "batch put"));
+      if (batch.op(i) == WriteBatch::Op::kAddToSet) {
+        if (batch.value(i).size() % kSetEntryBytes != 0) {
+          return Status::InvalidArgument(
+              fmt::format("add to set: {} bytes are not whole {}-byte entries; nothing written", batch.value(i).size(),
+                          kSetEntryBytes));
+        }
+        STEMEDB_RETURN_IF_ERROR(FromRocks(wb.Merge(batch.key(i), batch.value(i)), "batch add to set"));
+      } else {
+        STEMEDB_RETURN_IF_ERROR(FromRocks(wb.Put(batch.key(i), batch.value(i)), "batch put"));
+      }
     }
     return FromRocks(db_->Write(write_options_, &wb), "write");
   }
@@ -344,6 +426,7 @@ Result<std::unique_ptr<KVStore>> OpenRocksStore(const std::filesystem::path& dir
   // mostly misses, and without it each one walks the skip list.
   rocks.memtable_prefix_bloom_size_ratio = 0.05;
   rocks.memtable_whole_key_filtering = true;
+  rocks.merge_operator = std::make_shared<SortedSetMerge>();
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
   // Whole-key bloom filters serve the point lookups (H:, C:...\1{agent}, E:). Prefix scans rely

@@ -1,8 +1,10 @@
 #include <gtest/gtest.h>
+#include <rapidcheck/gtest.h>
 
 #include <chrono>
 #include <map>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -259,6 +261,113 @@ TEST(RocksStore, BatchWritesEveryPutAndTheLaterOfTwoWins) {
   batch.Clear();
   EXPECT_TRUE(batch.empty());
   EXPECT_EQ(batch.size(), 0U);
+}
+
+}  // namespace
+}  // namespace stemedb::storage
+
+namespace stemedb::storage {
+namespace {
+
+std::string SetEntry(std::uint8_t first, std::uint8_t last) {
+  std::string entry(kSetEntryBytes, '\x5a');
+  entry.front() = static_cast<char>(first);
+  entry.back() = static_cast<char>(last);
+  return entry;
+}
+
+std::string Joined(const std::set<std::string>& entries) {
+  std::string out;
+  for (const std::string& e : entries) out += e;
+  return out;
+}
+
+// Additions to a sorted set read back as the union of everything added, in byte order without
+// repeats, whatever their order, repeats and sizes, and wherever they lie: in the memtable, in
+// flushed files (where additions were combined), or both; a put replaces the set before it.
+RC_GTEST_PROP(RocksStore, AddToSetReadsAsTheUnionOfItsAdditions, ()) {
+  TempDir dir;
+  auto store = OpenRocksStore(dir.path());
+  RC_ASSERT(store.ok());
+  std::map<std::string, std::set<std::string>> model;
+  const auto steps = *rc::gen::inRange(1, 30);
+  for (int step = 0; step < steps; ++step) {
+    const std::string key = "A:" + std::to_string(*rc::gen::inRange(0, 3));
+    WriteBatch batch;
+    const auto action = *rc::gen::inRange(0, 10);
+    if (action == 0) {
+      RC_ASSERT((*store)->Flush().ok());
+      continue;
+    }
+    // Entries from a small space, so that additions repeat and interleave.
+    const auto entries = *rc::gen::container<std::vector<std::pair<std::uint8_t, std::uint8_t>>>(
+        rc::gen::pair(rc::gen::inRange<std::uint8_t>(0, 6), rc::gen::inRange<std::uint8_t>(0, 3)));
+    std::string added;
+    std::set<std::string> as_set;
+    for (const auto& [first, last] : entries) {
+      added += SetEntry(first, last);
+      as_set.insert(SetEntry(first, last));
+    }
+    if (action == 1) {
+      batch.Put(key, Joined(as_set));
+      model[key] = as_set;
+    } else {
+      batch.AddToSet(key, added);
+      model[key].insert(as_set.begin(), as_set.end());
+    }
+    RC_ASSERT((*store)->Write(batch).ok());
+  }
+  for (const auto& [key, entries] : model) {
+    auto got = (*store)->Get(key);
+    RC_ASSERT(got.ok());
+    RC_ASSERT(got->has_value());
+    RC_ASSERT(std::string((*got)->view()) == Joined(entries));
+  }
+  std::size_t scanned = 0;
+  for (auto it = (*store)->ScanPrefix("A:"); it->Valid(); it->Next()) {
+    ++scanned;
+    const std::string_view value(reinterpret_cast<const char*>(it->value().data()), it->value().size());
+    RC_ASSERT(value == Joined(model.at(std::string(it->key()))));
+  }
+  RC_ASSERT(scanned == model.size());
+}
+
+// A set whose stored value is not whole entries stays damaged whatever is added to it, in the
+// memtable and through flushes (a reader decoding it reports Corruption); the merge does not
+// fail, so the store goes on writing. An addition that is not whole entries is refused, and
+// nothing of its batch is written.
+TEST(RocksStore, AddingToADamagedSetKeepsTheDamageVisible) {
+  TempDir dir;
+  auto store = OpenRocksStore(dir.path());
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  const std::string damaged = SetEntry(1, 1).substr(1);  // one byte short
+  WriteBatch batch;
+  batch.Put("A:damaged", damaged);
+  batch.AddToSet("A:damaged", SetEntry(2, 2));
+  batch.AddToSet("A:fine", SetEntry(2, 2));
+  ASSERT_TRUE((*store)->Write(batch).ok());
+  for (int round = 0; round < 3; ++round) {
+    SCOPED_TRACE(round);
+    auto got = (*store)->Get("A:damaged");
+    ASSERT_TRUE(got.ok() && got->has_value()) << got.status().ToString();
+    EXPECT_NE((*got)->view().size() % kSetEntryBytes, 0U);
+    EXPECT_TRUE((*got)->view().starts_with(damaged));
+    auto fine = (*store)->Get("A:fine");
+    ASSERT_TRUE(fine.ok() && fine->has_value()) << fine.status().ToString();
+    EXPECT_EQ((*fine)->view(), SetEntry(2, 2));
+    ASSERT_TRUE((*store)->Flush().ok());
+    WriteBatch more;  // more additions on top of the flushed damage
+    more.AddToSet("A:damaged", SetEntry(static_cast<std::uint8_t>(3 + round), 0));
+    ASSERT_TRUE((*store)->Write(more).ok());
+  }
+
+  WriteBatch refused;
+  refused.Put("B:put", "in a refused batch");
+  refused.AddToSet("A:fine", SetEntry(5, 5).substr(0, kSetEntryBytes - 1));
+  const Status s = (*store)->Write(refused);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.ToString();
+  EXPECT_FALSE((*store)->Get("B:put")->has_value());
+  EXPECT_EQ((*(*store)->Get("A:fine"))->view(), SetEntry(2, 2));
 }
 
 }  // namespace

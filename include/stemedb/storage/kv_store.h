@@ -41,21 +41,34 @@ class PinnedValue {
   std::vector<std::uint64_t> copy_;
 };
 
-// Puts collected for one atomic write. The keys and values are copied into one growing buffer
-// (an ingest batch puts thousands of small entries: a pair of strings each was measurable).
+// The size of one entry of a sorted set (WriteBatch::AddToSet): the agent index's (keys.h).
+inline constexpr std::size_t kSetEntryBytes = 48;
+
+// Writes collected for one atomic write: puts, and additions to sorted sets. The keys and values
+// are copied into one growing buffer (an ingest batch puts thousands of small entries: a pair of
+// strings each was measurable).
 class WriteBatch {
  public:
+  enum class Op : std::uint8_t { kPut, kAddToSet };
+
   // REQUIRES: key and value do not point into this batch (a put may move its buffer).
-  void Put(std::string_view key, std::string_view value) {
-    slots_.push_back({bytes_.size(), key.size(), bytes_.size() + key.size(), value.size()});
-    bytes_.append(key);
-    bytes_.append(value);
-  }
+  void Put(std::string_view key, std::string_view value) { Append(Op::kPut, key, value); }
   void Put(std::string_view key, std::span<const std::uint8_t> value) {
     Put(key, std::string_view(reinterpret_cast<const char*>(value.data()), value.size()));
   }
-  // The puts in the order they were made; the views are valid until the next Put or Clear.
+  // Adds `entries` (kSetEntryBytes each, in any order) to the sorted set stored under `key`: a
+  // value of entries in byte order without repeats. The store merges them in when it reads or
+  // compacts the key, so the writer need not read the set first, and adding an entry already
+  // there changes nothing. A later Put of the key replaces the set. A stored value that is not
+  // whole entries (damage) stays so whatever is added: its bytes are kept, never repaired or
+  // refused, so that whoever decodes the set reports Corruption and the rest of the store works.
+  // KVStore::Write refuses a batch whose additions are not whole entries (InvalidArgument).
+  // REQUIRES: key and entries do not point into this batch.
+  void AddToSet(std::string_view key, std::string_view entries) { Append(Op::kAddToSet, key, entries); }
+
+  // The writes in the order they were made; the views are valid until the next write or Clear.
   std::size_t size() const noexcept { return slots_.size(); }
+  Op op(std::size_t i) const noexcept { return slots_[i].op; }
   std::string_view key(std::size_t i) const noexcept { return View(slots_[i].key_at, slots_[i].key_size); }
   std::string_view value(std::size_t i) const noexcept { return View(slots_[i].value_at, slots_[i].value_size); }
   bool empty() const noexcept { return slots_.empty(); }
@@ -69,7 +82,13 @@ class WriteBatch {
  private:
   struct Slot {
     std::size_t key_at, key_size, value_at, value_size;
+    Op op;
   };
+  void Append(Op op, std::string_view key, std::string_view value) {
+    slots_.push_back({bytes_.size(), key.size(), bytes_.size() + key.size(), value.size(), op});
+    bytes_.append(key);
+    bytes_.append(value);
+  }
   std::string_view View(std::size_t at, std::size_t size) const noexcept { return {bytes_.data() + at, size}; }
   std::vector<Slot> slots_;
   std::string bytes_;
@@ -104,7 +123,9 @@ class KVStore {
   // (their bloom filter probes are batched). Errors: the first key's error, as Get.
   virtual Result<std::vector<std::optional<PinnedValue>>> MultiGet(std::span<const std::string> keys,
                                                                    const Snapshot* snapshot = nullptr) = 0;
-  // Applies every put of `batch` atomically; of two puts of one key, the later wins.
+  // Applies every write of `batch` atomically, in the batch's order for any one key: of two puts
+  // the later wins, additions to a set accumulate, a put replaces the set before it. Errors:
+  // InvalidArgument (nothing written) when an addition to a set is not whole entries.
   virtual Status Write(const WriteBatch& batch) = 0;
   // The keys that start with `prefix`, in order, from `snapshot` (or the latest state). A scan of
   // a few blocks reads only those; one whose prefix is at most two bytes (in StemeDB's schema a
