@@ -115,10 +115,35 @@ std::string AgentPrefix(const AgentId& agent) {
   Append(key, agent.bytes());
   return key;
 }
-std::string Agent(const AgentId& agent, const AssertionId& id) {
-  std::string key = AgentPrefix(agent);
-  Append(key, id.bytes());
-  return key;
+std::string AgentRange(const AgentId& agent, std::uint64_t position) {
+  return AgentPrefix(agent) + EncodeU64(position - position % kAgentRangePositions);
+}
+
+std::string EncodeAgentEntry(const AgentEntry& entry) {
+  std::string out = EncodeU64(entry.position);
+  Append(out, entry.id.bytes());
+  out += EncodeU64(static_cast<std::uint64_t>(entry.signed_at.micros()));
+  return out;
+}
+
+Result<std::vector<AgentEntry>> DecodeAgentEntries(std::string_view value) {
+  static_assert(8 + Hash::kSize + 8 == kSetEntryBytes);
+  if (value.size() % kSetEntryBytes != 0) {
+    return Status::Corruption(
+        fmt::format("agent index value of {} bytes is not whole {}-byte entries", value.size(), kSetEntryBytes));
+  }
+  std::vector<AgentEntry> out;
+  out.reserve(value.size() / kSetEntryBytes);
+  for (std::size_t at = 0; at < value.size(); at += kSetEntryBytes) {
+    AgentEntry& e = out.emplace_back();
+    e.position = DecodeU64(value.substr(at, 8));
+    e.id = IdAt(value, at + 8);
+    e.signed_at = Timestamp(static_cast<std::int64_t>(DecodeU64(value.substr(at + 8 + Hash::kSize, 8))));
+    if (out.size() > 1 && value.substr(at - kSetEntryBytes, kSetEntryBytes) >= value.substr(at, kSetEntryBytes)) {
+      return Status::Corruption(fmt::format("agent index entries out of order at position {}", e.position));
+    }
+  }
+  return out;
 }
 
 std::string VisualPrefix(PHash phash) { return "V:" + EncodeU64(phash.value()); }

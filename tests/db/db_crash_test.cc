@@ -52,6 +52,27 @@ std::vector<std::pair<std::string, Acked>> RunAndKill(const std::filesystem::pat
 // agent the record does not, verifies, and has its A: twin.
 void CheckConsistency(storage::KVStore& store) {
   const auto dump = testing::Dump(store);
+  // The agent index's entries, read first: (agent, claim) -> how many entries name the pair.
+  std::map<std::pair<AgentId, AssertionId>, int> agent_index;
+  for (auto it = dump.lower_bound("A:"); it != dump.end() && it->first.starts_with("A:"); ++it) {
+    const std::string& key = it->first;
+    ASSERT_EQ(key.size(), 2 + AgentId::kSize + 8);
+    std::array<std::uint8_t, AgentId::kSize> agent{};
+    std::memcpy(agent.data(), key.data() + 2, AgentId::kSize);
+    auto entries = keys::DecodeAgentEntries(it->second);
+    ASSERT_TRUE(entries.ok()) << entries.status().ToString();
+    ASSERT_FALSE(entries->empty());
+    for (const keys::AgentEntry& e : *entries) {
+      ASSERT_EQ(keys::AgentRange(AgentId(agent), e.position), key) << "an agent entry filed under another range";
+      ++agent_index[{AgentId(agent), e.id}];
+    }
+  }
+  std::size_t signers = 0;
+  auto indexed_once = [&agent_index, &signers](const AgentId& agent, const AssertionId& id) {
+    ++signers;
+    const auto at = agent_index.find({agent, id});
+    return at != agent_index.end() && at->second == 1;
+  };
   std::size_t locations = 0, candidate_records = 0;
   for (const auto& [key, value] : dump) {
     if (key.starts_with("H:")) {
@@ -82,7 +103,7 @@ void CheckConsistency(storage::KVStore& store) {
       for (std::size_t i = 0; i < by_agent.size(); ++i) {
         ASSERT_EQ(keys::SummarySignerAgent(summary, i), by_agent[i].agent);
         ASSERT_EQ(keys::SummarySignerTime(summary, i), by_agent[i].signed_at);
-        ASSERT_TRUE(dump.count(keys::Agent(by_agent[i].agent, id))) << "a record's signer without its A: entry";
+        ASSERT_TRUE(indexed_once(by_agent[i].agent, id)) << "a record's signer not in the agent index once";
         ASSERT_FALSE(dump.count(keys::CandidateSignature(location->first, location->second, id, by_agent[i].agent)))
             << "a record's signer stored again as a co-signer";
       }
@@ -104,13 +125,14 @@ void CheckConsistency(storage::KVStore& store) {
       std::array<std::uint8_t, 32> agent{};
       std::memcpy(agent.data(), key.data() + marker_at + 1, 32);
       ASSERT_TRUE(dump.count(key.substr(0, marker_at) + keys::kCandidateRecord)) << "signature without its record";
-      ASSERT_TRUE(dump.count(keys::Agent(AgentId(agent), id)));
+      ASSERT_TRUE(indexed_once(AgentId(agent), id)) << "a co-signer not in the agent index once";
       auto entry = keys::DecodeSignatureValue(AgentId(agent), value);
       ASSERT_TRUE(entry.ok());
       ASSERT_TRUE(VerifySignature(id, entry->entry).ok());
     }
   }
   EXPECT_EQ(candidate_records, locations);
+  EXPECT_EQ(agent_index.size(), signers) << "agent index entries that name no signer";
 }
 
 TEST(DatabaseCrash, KilledDuringIngestLosesNothingAcknowledged) {

@@ -129,3 +129,52 @@ TEST(CandidateKey, RecordAndSignatureKeysComeApart) {
 
 }  // namespace
 }  // namespace stemedb::storage::keys
+
+namespace stemedb::storage::keys {
+namespace {
+
+AssertionId IdOf(std::uint8_t b) {
+  std::array<std::uint8_t, 32> raw{};
+  raw.fill(b);
+  return AssertionId(Hash(raw));
+}
+
+TEST(AgentIndex, RangesAreBlocksOfPositionsInKeyOrder) {
+  std::array<std::uint8_t, 32> raw{};
+  raw.fill(0xff);
+  const AgentId agent(raw);
+  EXPECT_EQ(AgentRange(agent, 0), AgentRange(agent, kAgentRangePositions - 1));
+  EXPECT_NE(AgentRange(agent, kAgentRangePositions - 1), AgentRange(agent, kAgentRangePositions));
+  EXPECT_EQ(AgentRange(agent, kAgentRangePositions), AgentPrefix(agent) + EncodeU64(kAgentRangePositions));
+  EXPECT_LT(AgentRange(agent, 5 * kAgentRangePositions), AgentRange(agent, 300 * kAgentRangePositions));
+  EXPECT_TRUE(AgentRange(agent, 77).starts_with(AgentPrefix(agent)));
+}
+
+TEST(AgentIndex, EntriesRoundTripAndSortInLogOrder) {
+  const std::vector<AgentEntry> entries = {
+      {1, IdOf(9), Timestamp(-5)}, {256, IdOf(0), Timestamp(1700000000000000)}, {257, IdOf(3), Timestamp(0)}};
+  std::string value;
+  for (const AgentEntry& e : entries) {
+    const std::string encoded = EncodeAgentEntry(e);
+    ASSERT_EQ(encoded.size(), kSetEntryBytes);
+    EXPECT_TRUE(value.empty() || value.substr(value.size() - kSetEntryBytes) < encoded) << "byte order is log order";
+    value += encoded;
+  }
+  auto decoded = DecodeAgentEntries(value);
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_EQ(*decoded, entries);
+  EXPECT_TRUE(DecodeAgentEntries("")->empty());
+}
+
+TEST(AgentIndex, PartialOrUnorderedEntriesAreCorruption) {
+  const std::string a = EncodeAgentEntry({1, IdOf(1), Timestamp(1)});
+  const std::string b = EncodeAgentEntry({2, IdOf(1), Timestamp(1)});
+  for (const std::string& bad : {a.substr(1), a + b.substr(0, 47), b + a, a + a}) {
+    auto decoded = DecodeAgentEntries(bad);
+    ASSERT_FALSE(decoded.ok()) << bad.size();
+    EXPECT_EQ(decoded.status().code(), StatusCode::kCorruption);
+  }
+}
+
+}  // namespace
+}  // namespace stemedb::storage::keys

@@ -16,14 +16,17 @@
 //                                        each one prefix scan
 //   R:{object entity}\0{id}            -> "" : claims whose object is this entity (reverse edges)
 //   K:{parent id}{child id}            -> "" : supersession links
-//   A:{agent}{id}                      -> signed_at : what an agent signed
+//   A:{agent}{range, 8 bytes big-endian} -> what an agent signed, logged at positions from that
+//                                        range's first to the next range's: a sorted set of
+//                                        entries position (8 BE) ‖ id ‖ signed_at (8 BE), added
+//                                        to as batches arrive (WriteBatch::AddToSet)
 //   V:{phash, 8 bytes big-endian}{id}  -> "" : claims backed by an image
 //   E:{hash}                           -> evidence blob bytes
 //   X:{position, 8 bytes big-endian}   -> why the WAL record there was rejected
 //   M:applied                          -> last applied WAL position (8 bytes big-endian)
 //   M:format                           -> index format version (8 bytes big-endian)
 //
-// A co-signature adds C:...\1 and A: keys; the record and its summary are never rewritten.
+// A co-signature adds a C:...\1 key and an A: entry; the record and its summary are never rewritten.
 #pragma once
 
 #include <cstdint>
@@ -31,15 +34,18 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "stemedb/model/assertion.h"
+#include "stemedb/storage/kv_store.h"
 
 namespace stemedb::storage::keys {
 
 // 2: signature values carry their WAL position. 3: the record and its signatures are stored once,
 // under C:; H: says where. 4: the C: record value starts with the claim's summary. 5: the summary
-// holds the record's signers; C:...\1 entries are for co-signers only.
-inline constexpr std::uint64_t kFormatVersion = 5;
+// holds the record's signers; C:...\1 entries are for co-signers only. 6: the agent index holds
+// one key per agent and range of log positions (AgentRange), not one per signature.
+inline constexpr std::uint64_t kFormatVersion = 6;
 inline constexpr std::string_view kApplied = "M:applied";
 inline constexpr std::string_view kFormat = "M:format";
 inline constexpr char kCandidateRecord = '\0';
@@ -58,7 +64,24 @@ std::string Reverse(const EntityId& object, const AssertionId& id);
 std::string ChildPrefix(const AssertionId& parent);
 std::string Child(const AssertionId& parent, const AssertionId& child);
 std::string AgentPrefix(const AgentId& agent);
-std::string Agent(const AgentId& agent, const AssertionId& id);
+// The agent index's key for the signatures of `agent` in records logged in the range of
+// kAgentRangePositions positions that holds `position` (ranges start at multiples of it). A range
+// bounds a key's value at kAgentRangePositions entries (48 KiB): an agent signs a record once.
+inline constexpr std::uint64_t kAgentRangePositions = 1024;
+std::string AgentRange(const AgentId& agent, std::uint64_t position);
+// One signature in the agent index: an entry of the set under AgentRange(agent, position).
+struct AgentEntry {
+  std::uint64_t position = 0;  // of the record that brought the signature
+  AssertionId id;
+  Timestamp signed_at;
+  bool operator==(const AgentEntry&) const = default;
+};
+// position (u64 BE) ‖ id (32) ‖ signed_at (int64 BE, as u64): kSetEntryBytes, and byte order is
+// log order.
+std::string EncodeAgentEntry(const AgentEntry& entry);
+// The entries of an A: value, in log order. Errors: Corruption when the value is not whole
+// entries in strictly ascending order.
+Result<std::vector<AgentEntry>> DecodeAgentEntries(std::string_view value);
 std::string Visual(PHash phash, const AssertionId& id);
 std::string VisualPrefix(PHash phash);
 std::string Evidence(const Hash& hash);
