@@ -43,6 +43,17 @@ SubmitResult SubmitOrDie(Database& db, const SignedAssertion& s, std::optional<s
   return r.ok() ? *r : SubmitResult{};
 }
 
+// Deletes the indexes and reopens with `options`: the ingestor rebuilds them from the WAL, and
+// this returns once it has applied all of it.
+std::unique_ptr<Database> RebuildOrDie(const TempDir& dir, const DatabaseOptions& options) {
+  std::filesystem::remove_all(dir / "kv");
+  auto db = Database::Open(dir.path(), options);
+  EXPECT_TRUE(db.ok()) << db.status().ToString();
+  if (!db.ok()) return nullptr;
+  EXPECT_TRUE((*db)->WaitForApplied((*db)->stats().durable_position).ok());
+  return std::move(*db);
+}
+
 TEST(Database, SubmitThenGetReturnsTheIdenticalAssertion) {
   TempDir dir;
   auto db = OpenOrDie(dir.path());
@@ -424,21 +435,19 @@ TEST(Database, CatchingUpInManyBatchesRejectsExactlyTheBadRecords) {
   for (const auto& [batch_records, threads] :
        std::vector<std::pair<std::size_t, unsigned>>{{1024, 2}, {16, 1}, {20, 2}, {33, 3}, {1, 2}}) {
     SCOPED_TRACE(fmt::format("batches of {}, {} verifying threads", batch_records, threads));
-    std::filesystem::remove_all(dir / "kv");
     DatabaseOptions options;
     options.ingest.max_batch_records = batch_records;
     options.ingest.verify_threads = threads;
-    auto db = Database::Open(dir.path(), options);
-    ASSERT_TRUE(db.ok()) << db.status().ToString();
-    ASSERT_TRUE((*db)->WaitForApplied((*db)->stats().durable_position).ok());
-    const auto stats = (*db)->stats().ingest;
+    auto db = RebuildOrDie(dir, options);
+    ASSERT_NE(db, nullptr);
+    const auto stats = db->stats().ingest;
     EXPECT_EQ(stats.signatures_verified, signatures);
     EXPECT_EQ(stats.records_rejected, bad.size());
-    for (std::uint64_t position = 1; position <= (*db)->stats().durable_position; ++position) {
-      EXPECT_EQ((*db)->store().Get(keys::Rejected(position))->has_value(), bad.count(position) == 1) << position;
+    for (std::uint64_t position = 1; position <= db->stats().durable_position; ++position) {
+      EXPECT_EQ(db->store().Get(keys::Rejected(position))->has_value(), bad.count(position) == 1) << position;
     }
-    for (const SignedAssertion& s : good) ASSERT_TRUE((*db)->Get(s.id)->has_value());
-    const auto now = Dump((*db)->store());
+    for (const SignedAssertion& s : good) ASSERT_TRUE(db->Get(s.id)->has_value());
+    const auto now = Dump(db->store());
     if (!first) first = now;
     EXPECT_TRUE(now == *first) << "indexes differ from those of the first rebuild";
   }
@@ -481,16 +490,14 @@ TEST(Database, AgentIndexListsEverySignatureOnceWhateverTheBatches) {
   std::optional<std::map<std::string, std::string>> first;
   for (const std::size_t batch_records : {std::size_t{8192}, std::size_t{1}, std::size_t{7}, std::size_t{700}}) {
     SCOPED_TRACE(fmt::format("batches of {}", batch_records));
-    std::filesystem::remove_all(dir / "kv");
     DatabaseOptions options;
     options.ingest.max_batch_records = batch_records;
-    auto db = Database::Open(dir.path(), options);
-    ASSERT_TRUE(db.ok()) << db.status().ToString();
-    ASSERT_TRUE((*db)->WaitForApplied((*db)->stats().durable_position).ok());
-    EXPECT_EQ((*db)->stats().ingest.records_rejected, 0U);
+    auto db = RebuildOrDie(dir, options);
+    ASSERT_NE(db, nullptr);
+    EXPECT_EQ(db->stats().ingest.records_rejected, 0U);
     std::map<AgentId, std::vector<keys::AgentEntry>> indexed;
     std::size_t keys_seen = 0;
-    for (auto it = (*db)->store().ScanPrefix("A:"); it->Valid(); it->Next()) {
+    for (auto it = db->store().ScanPrefix("A:"); it->Valid(); it->Next()) {
       ++keys_seen;
       const std::string_view key = it->key();
       ASSERT_EQ(key.size(), 2 + AgentId::kSize + 8);
@@ -508,7 +515,7 @@ TEST(Database, AgentIndexListsEverySignatureOnceWhateverTheBatches) {
     EXPECT_TRUE(indexed == expected);
     // Agents 1-3 and 4 in three ranges each, agent 9 in three, agent 7 in one.
     EXPECT_EQ(keys_seen, 4U * 3 + 3 + 1);
-    const auto now = Dump((*db)->store());
+    const auto now = Dump(db->store());
     if (!first) first = now;
     EXPECT_TRUE(now == *first) << "indexes differ from those of the first rebuild";
   }
@@ -534,13 +541,11 @@ TEST(Database, IngestBatchesAreBoundedInBytes) {
   std::map<std::string, std::string> first;
   for (std::size_t max_bytes : {std::size_t{32} << 20, std::size_t{25000}, std::size_t{1}}) {
     SCOPED_TRACE(max_bytes);
-    std::filesystem::remove_all(dir / "kv");
     DatabaseOptions options;
     options.ingest.max_batch_bytes = max_bytes;
-    auto db = Database::Open(dir.path(), options);
-    ASSERT_TRUE(db.ok()) << db.status().ToString();
-    ASSERT_TRUE((*db)->WaitForApplied((*db)->stats().durable_position).ok());
-    const auto stats = (*db)->stats().ingest;
+    auto db = RebuildOrDie(dir, options);
+    ASSERT_NE(db, nullptr);
+    const auto stats = db->stats().ingest;
     EXPECT_EQ(stats.records_applied, 80U);  // 40 evidence records, 40 assertions
     EXPECT_EQ(stats.evidence_added, 40U);
     if (max_bytes == 1) {
@@ -553,7 +558,7 @@ TEST(Database, IngestBatchesAreBoundedInBytes) {
     } else {
       EXPECT_EQ(stats.batches_applied, 1U);
     }
-    const auto now = Dump((*db)->store());
+    const auto now = Dump(db->store());
     if (first.empty()) first = now;
     EXPECT_TRUE(now == first);
   }
