@@ -683,7 +683,8 @@ void Ingestor::State::IndexSigner(const AssertionId& id, const SignatureEntry& e
 
 void Ingestor::State::AddAgentEntries(BatchState& state) {
   // A key per signature made three keys per claim where two hold the claim itself: the memtable
-  // inserts, flushes and compactions of the third cost ~7 us per claim at 1M (ingest_bench).
+  // inserts, flushes and compactions of the third cost ~7 us per claim at 1M on a host where a
+  // verification took ~100 us (ingest_bench; docs/storage.md, "The agent index").
   // Grouped, a batch adds one key per agent and range. Stable: each group stays in log order,
   // which is the set's order, so the store appends it.
   auto& entries = state.agent_entries;
