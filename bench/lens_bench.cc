@@ -39,12 +39,13 @@ EntityId Subject(int n) { return EntityId(fmt::format("entity_with_{}_candidates
 const RelationId kPredicate("revenue_usd");
 
 // One database with a key per size: n candidates, each by its own agent, values in a few groups.
+// Destroyed at exit, members in reverse: the database closes, then its scratch directory goes.
 Fixture& Shared() {
-  static Fixture* f = [] {
+  static Fixture f = [] {
     spdlog::set_level(spdlog::level::warn);
-    auto* fx = new Fixture;
-    fx->dir = std::make_unique<ScratchDir>("lens");
-    fx->db = std::move(db::Database::Open(fx->dir->path())).value();
+    Fixture made;
+    made.dir = std::make_unique<ScratchDir>("lens");
+    made.db = std::move(db::Database::Open(made.dir->path())).value();
     std::vector<Envelope> batch;
     for (int n : kSizes) {
       for (int i = 0; i < n; ++i) {
@@ -62,16 +63,16 @@ Fixture& Shared() {
         batch.push_back({std::move(SignAssertion(a, signer, Timestamp(1700000000000000 + i))).value(), std::nullopt});
       }
     }
-    auto r = fx->db->SubmitBatch(batch);
-    if (!r.ok() || !fx->db->WaitForApplied(fx->db->stats().durable_position).ok()) std::abort();
-    (void)fx->db->store().Flush();  // read from SST files and the block cache, as a warm server would
+    auto r = made.db->SubmitBatch(batch);
+    if (!r.ok() || !made.db->WaitForApplied(made.db->stats().durable_position).ok()) std::abort();
+    (void)made.db->store().Flush();  // read from SST files and the block cache, as a warm server would
     for (int n : kSizes) {
-      fx->fetched[n] = std::move(fx->db->Candidates(Subject(n), kPredicate)).value();
-      fx->sets[n] = lens::CandidateSet::Of(fx->fetched[n]);
+      made.fetched[n] = std::move(made.db->Candidates(Subject(n), kPredicate)).value();
+      made.sets[n] = lens::CandidateSet::Of(made.fetched[n]);
     }
-    return fx;
+    return made;
   }();
-  return *f;
+  return f;
 }
 
 template <typename Fn>
