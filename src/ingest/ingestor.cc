@@ -700,7 +700,7 @@ void Ingestor::State::AddAgentEntries(BatchState& state) {
     for (;
          j < entries.size() && entries[j].first == agent && range(entries[j].second.position) == range(first.position);
          ++j) {
-      added += keys::EncodeAgentEntry(entries[j].second);
+      keys::AppendAgentEntry(entries[j].second, added);
     }
     state.batch.AddToSet(keys::AgentRange(agent, first.position), added);
     i = j;

@@ -119,11 +119,10 @@ std::string AgentRange(const AgentId& agent, std::uint64_t position) {
   return AgentPrefix(agent) + EncodeU64(position - position % kAgentRangePositions);
 }
 
-std::string EncodeAgentEntry(const AgentEntry& entry) {
-  std::string out = EncodeU64(entry.position);
+void AppendAgentEntry(const AgentEntry& entry, std::string& out) {
+  out += EncodeU64(entry.position);
   Append(out, entry.id.bytes());
   out += EncodeU64(static_cast<std::uint64_t>(entry.signed_at.micros()));
-  return out;
 }
 
 Result<std::vector<AgentEntry>> DecodeAgentEntries(std::string_view value) {

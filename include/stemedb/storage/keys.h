@@ -77,8 +77,13 @@ struct AgentEntry {
   bool operator==(const AgentEntry&) const = default;
 };
 // position (u64 BE) ‖ id (32) ‖ signed_at (int64 BE, as u64): kSetEntryBytes, and byte order is
-// log order.
-std::string EncodeAgentEntry(const AgentEntry& entry);
+// log order. Append writes it at the end of `out` (the ingestor builds a batch's additions so).
+void AppendAgentEntry(const AgentEntry& entry, std::string& out);
+inline std::string EncodeAgentEntry(const AgentEntry& entry) {
+  std::string out;
+  AppendAgentEntry(entry, out);
+  return out;
+}
 // The entries of an A: value, in log order. Errors: Corruption when the value is not whole
 // entries in strictly ascending order.
 Result<std::vector<AgentEntry>> DecodeAgentEntries(std::string_view value);
