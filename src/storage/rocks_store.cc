@@ -231,7 +231,8 @@ class PoolResetListener final : public rocksdb::EventListener {
 
 class RocksIterator final : public PrefixIterator {
  public:
-  RocksIterator(rocksdb::DB* db, IteratorPool& pool, std::string_view prefix, const Snapshot* snapshot) {
+  RocksIterator(rocksdb::DB* db, IteratorPool& pool, std::string_view prefix, const Snapshot* snapshot,
+                std::string_view from) {
     NoPerfCountersOnThisThread();
     std::string upper = PrefixEnd(prefix);
     // Narrow scans of the latest state reuse a kept iterator (snapshots cannot be refreshed, and
@@ -258,7 +259,8 @@ class RocksIterator final : public PrefixIterator {
     state_->upper = std::move(upper);
     state_->upper_slice = rocksdb::Slice(state_->upper);
     it_ = state_->it.get();
-    it_->Seek(rocksdb::Slice(prefix.data(), prefix.size()));
+    const std::string_view start = std::max(prefix, from);
+    it_->Seek(rocksdb::Slice(start.data(), start.size()));
   }
   ~RocksIterator() override {
     // One that ended in an error is not reused: a refresh need not rebuild what failed.
@@ -369,8 +371,9 @@ class RocksStore final : public KVStore {
     return FromRocks(db_->Write(write_options_, &wb), "write");
   }
 
-  std::unique_ptr<PrefixIterator> ScanPrefix(std::string_view prefix, const Snapshot* snapshot) override {
-    return std::make_unique<RocksIterator>(db_.get(), *pool_, prefix, snapshot);
+  std::unique_ptr<PrefixIterator> ScanPrefix(std::string_view prefix, const Snapshot* snapshot,
+                                             std::string_view from) override {
+    return std::make_unique<RocksIterator>(db_.get(), *pool_, prefix, snapshot, from);
   }
 
   std::shared_ptr<const Snapshot> GetSnapshot() override {

@@ -132,8 +132,10 @@ class KVStore {
   // whole key space such as "C:", or everything) is taken to be long and reads ahead in large
   // requests where blocks are not cached. Narrow scans of the latest state reuse the iterators of
   // finished ones (at most 16 kept; a flush or compaction drops them, so that none pins an old
-  // version of the store).
-  virtual std::unique_ptr<PrefixIterator> ScanPrefix(std::string_view prefix, const Snapshot* snapshot = nullptr) = 0;
+  // version of the store). With `from`, the scan starts at the first such key not below `from`
+  // (the rest of a long index, paged: nothing before it is read).
+  virtual std::unique_ptr<PrefixIterator> ScanPrefix(std::string_view prefix, const Snapshot* snapshot = nullptr,
+                                                     std::string_view from = {}) = 0;
   virtual std::shared_ptr<const Snapshot> GetSnapshot() = 0;
   // Makes everything written so far durable in the store's own files.
   virtual Status Flush() = 0;
