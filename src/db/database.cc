@@ -680,6 +680,43 @@ Result<std::vector<AssertionId>> Database::Impl::Children(const AssertionId& id)
   return out;
 }
 
+Result<Database::SignaturesPage> Database::SignaturesBy(const AgentId& agent, wal::LogPosition after,
+                                                        std::size_t limit) {
+  STEMEDB_ASSIGN_OR_RETURN(auto open, impl_->Enter("signatures by agent"));
+  if (limit == 0) return Status::InvalidArgument("signatures by agent: the limit must be at least 1");
+  SignaturesPage page;
+  const std::string prefix = keys::AgentPrefix(agent);
+  // The range that holds `after + 1` is the first that can hold an entry past `after`; past the
+  // last position there is nothing to read.
+  if (after == std::numeric_limits<wal::LogPosition>::max()) return page;
+  auto it = impl_->store->ScanPrefix(prefix, nullptr, keys::AgentRange(agent, after + 1));
+  for (; it->Valid(); it->Next()) {
+    const std::string_view key = it->key();
+    auto damaged = [&](std::string_view why) {
+      return Status::Corruption(fmt::format("agent index of {}: {}", agent.ToHex(), why));
+    };
+    if (key.size() != prefix.size() + 8) return damaged(fmt::format("a key of {} bytes", key.size()));
+    const std::uint64_t range = keys::DecodeU64(key.substr(prefix.size()));
+    const auto value = it->value();
+    auto entries = keys::DecodeAgentEntries({reinterpret_cast<const char*>(value.data()), value.size()});
+    if (!entries.ok()) return std::move(entries).status().with_context("agent index of " + agent.ToHex());
+    for (const keys::AgentEntry& e : *entries) {
+      if (e.position / keys::kAgentRangePositions != range / keys::kAgentRangePositions ||
+          range % keys::kAgentRangePositions != 0) {
+        return damaged(fmt::format("position {} listed under the range that starts at {}", e.position, range));
+      }
+      if (e.position <= after) continue;
+      if (page.signatures.size() == limit) {
+        page.next = page.signatures.back().position;
+        return page;
+      }
+      page.signatures.push_back({e.position, e.id, e.signed_at});
+    }
+  }
+  STEMEDB_RETURN_IF_ERROR(it->status());
+  return page;
+}
+
 Result<Database::SupersessionHistory> Database::History(const AssertionId& id) {
   STEMEDB_ASSIGN_OR_RETURN(auto open, impl_->Enter("history"));
   SupersessionHistory history;

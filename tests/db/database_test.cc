@@ -453,40 +453,45 @@ TEST(Database, CatchingUpInManyBatchesRejectsExactlyTheBadRecords) {
   }
 }
 
+// Logs 2,600 claims signed by agents 1-3 and 4 over three ranges of the agent index (the last
+// partly filled), co-signatures by agent 9 on earlier claims (some in earlier ranges), and a claim
+// logged again with one new signer (agent 7). Returns each agent's signatures in log order.
+std::map<AgentId, std::vector<keys::AgentEntry>> LogSignaturesOfSeveralAgents(const std::filesystem::path& dir) {
+  std::map<AgentId, std::vector<keys::AgentEntry>> expected;
+  auto wal = *wal::Wal::Open(dir / "wal");
+  auto append = [&](wal::RecordType type, std::span<const std::uint8_t> bytes) {
+    auto appended = wal->Append(type, bytes);
+    EXPECT_TRUE(appended.ok());
+    return appended.ok() ? appended->first : 0;
+  };
+  constexpr std::uint64_t kClaims = 2600;
+  for (std::uint64_t k = 0; k < kClaims; ++k) {
+    const SignedAssertion s = SignedFor(k, {static_cast<std::uint8_t>(1 + k % 3), 4});
+    const wal::LogPosition at = append(wal::RecordType::kAssertion, EncodeRecord(s)->bytes());
+    for (const SignatureEntry& e : s.signatures) expected[e.agent].push_back({at, s.id, e.signed_at});
+    if (k % 100 == 99) {
+      const AssertionId earlier = SignedFor(k / 2).id;
+      const SignatureEntry joined = Key(9).Sign(earlier, Timestamp(static_cast<std::int64_t>(k)));
+      const CoSignatures c{earlier, {joined}};
+      expected[joined.agent].push_back(
+          {append(wal::RecordType::kCoSignature, EncodeCoSignatures(c)->bytes()), earlier, joined.signed_at});
+    }
+  }
+  const SignedAssertion again = SignedFor(5, {3, 4, 7});
+  const wal::LogPosition at = append(wal::RecordType::kAssertion, EncodeRecord(again)->bytes());
+  for (const SignatureEntry& e : again.signatures) {
+    if (e.agent == Key(7).agent()) expected[e.agent].push_back({at, again.id, e.signed_at});
+  }
+  return expected;
+}
+
 // The agent index holds one set per agent and range of 1,024 log positions. Whatever the batches
 // that fill a set (one record at a time, or batches that end mid-range), each signature is listed
 // once, under its agent and the range of the record that brought it, and the sets are the same
 // bytes.
 TEST(Database, AgentIndexListsEverySignatureOnceWhateverTheBatches) {
   TempDir dir;
-  std::map<AgentId, std::vector<keys::AgentEntry>> expected;  // in log order
-  {
-    auto wal = *wal::Wal::Open(dir / "wal");
-    auto append = [&](wal::RecordType type, std::span<const std::uint8_t> bytes) {
-      auto appended = wal->Append(type, bytes);
-      EXPECT_TRUE(appended.ok());
-      return appended.ok() ? appended->first : 0;
-    };
-    constexpr std::uint64_t kClaims = 2600;  // three ranges, the last one partly filled
-    for (std::uint64_t k = 0; k < kClaims; ++k) {
-      const SignedAssertion s = SignedFor(k, {static_cast<std::uint8_t>(1 + k % 3), 4});
-      const wal::LogPosition at = append(wal::RecordType::kAssertion, EncodeRecord(s)->bytes());
-      for (const SignatureEntry& e : s.signatures) expected[e.agent].push_back({at, s.id, e.signed_at});
-      if (k % 100 == 99) {  // an agent joins a claim logged before, maybe in an earlier range
-        const AssertionId earlier = SignedFor(k / 2).id;
-        const SignatureEntry joined = Key(9).Sign(earlier, Timestamp(static_cast<std::int64_t>(k)));
-        const CoSignatures c{earlier, {joined}};
-        expected[joined.agent].push_back(
-            {append(wal::RecordType::kCoSignature, EncodeCoSignatures(c)->bytes()), earlier, joined.signed_at});
-      }
-    }
-    // The same claim again with a signer it lacks: only that signer is new.
-    const SignedAssertion again = SignedFor(5, {3, 4, 7});
-    const wal::LogPosition at = append(wal::RecordType::kAssertion, EncodeRecord(again)->bytes());
-    for (const SignatureEntry& e : again.signatures) {
-      if (e.agent == Key(7).agent()) expected[e.agent].push_back({at, again.id, e.signed_at});
-    }
-  }
+  const auto expected = LogSignaturesOfSeveralAgents(dir.path());
   std::optional<std::map<std::string, std::string>> first;
   for (const std::size_t batch_records : {std::size_t{8192}, std::size_t{1}, std::size_t{7}, std::size_t{700}}) {
     SCOPED_TRACE(fmt::format("batches of {}", batch_records));
@@ -519,6 +524,88 @@ TEST(Database, AgentIndexListsEverySignatureOnceWhateverTheBatches) {
     if (!first) first = now;
     EXPECT_TRUE(now == *first) << "indexes differ from those of the first rebuild";
   }
+}
+
+// SignaturesBy reads the agent index a page at a time: every signature of an agent exactly once,
+// in log order, whatever the page's size and wherever it starts (on a range's first position, its
+// last, inside it, past the end), with `next` set only while more follow.
+TEST(Database, SignaturesByPagesThroughWhatAnAgentSignedInLogOrder) {
+  TempDir dir;
+  const auto expected = LogSignaturesOfSeveralAgents(dir.path());
+  auto db = OpenOrDie(dir.path());
+  ASSERT_TRUE(db->WaitForApplied(db->stats().durable_position).ok());
+  auto read_all = [&](const AgentId& agent, wal::LogPosition after, std::size_t limit) {
+    std::vector<keys::AgentEntry> out;
+    // A page that does not move past `after` would repeat for ever: no agent here signed 3,000.
+    for (int pages = 0; pages < 3000; ++pages) {
+      auto page = db->SignaturesBy(agent, after, limit);
+      EXPECT_TRUE(page.ok()) << page.status().ToString();
+      if (!page.ok()) return out;
+      EXPECT_LE(page->signatures.size(), limit);
+      for (const auto& s : page->signatures) out.push_back({s.position, s.id, s.signed_at});
+      if (!page->next) return out;
+      EXPECT_EQ(page->signatures.size(), limit);
+      EXPECT_EQ(*page->next, out.back().position);
+      after = *page->next;
+    }
+    ADD_FAILURE() << "paging did not end";
+    return out;
+  };
+  for (const auto& [agent, entries] : expected) {
+    for (const std::size_t limit : {std::size_t{1}, std::size_t{7}, std::size_t{1000}, std::size_t{5000}}) {
+      if (limit == 1 && entries.size() > 100) continue;  // a page per signature: the small agents
+      SCOPED_TRACE(fmt::format("agent {}, pages of {}", agent.ToHex().substr(0, 8), limit));
+      EXPECT_TRUE(read_all(agent, 0, limit) == entries);
+    }
+  }
+  const AgentId busiest = Key(4).agent();  // signed every claim, in all three ranges
+  const auto& all = expected.at(busiest);
+  const wal::LogPosition end = db->stats().durable_position;
+  for (const wal::LogPosition after :
+       {wal::LogPosition{1}, wal::LogPosition{1023}, wal::LogPosition{1024}, wal::LogPosition{1025},
+        wal::LogPosition{2047}, wal::LogPosition{2048}, all[1500].position, end - 1, end}) {
+    SCOPED_TRACE(fmt::format("after {}", after));
+    std::vector<keys::AgentEntry> later;
+    for (const auto& e : all) {
+      if (e.position > after) later.push_back(e);
+    }
+    EXPECT_TRUE(read_all(busiest, after, 300) == later);
+  }
+  // Nothing signed, nothing past the end of positions: empty pages, no next.
+  for (const auto& [agent, after] : {std::pair{Key(99).agent(), wal::LogPosition{0}},
+                                     std::pair{busiest, std::numeric_limits<wal::LogPosition>::max()}}) {
+    auto page = db->SignaturesBy(agent, after, 10);
+    ASSERT_TRUE(page.ok()) << page.status().ToString();
+    EXPECT_TRUE(page->signatures.empty());
+    EXPECT_FALSE(page->next);
+  }
+  auto none = db->SignaturesBy(busiest, 0, 0);
+  EXPECT_EQ(none.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(none.status().ToString().find("limit must be at least 1"), std::string::npos) << none.status().ToString();
+}
+
+// A damaged agent index is reported as Corruption naming the agent, never read as a short list.
+TEST(Database, SignaturesByReportsADamagedAgentIndex) {
+  TempDir dir;
+  auto db = OpenOrDie(dir.path());
+  const SignedAssertion s = SignedFor(1, {5, 6, 7});
+  SubmitOrDie(*db, s);
+  ASSERT_TRUE(db->WaitForApplied(db->stats().durable_position).ok());
+  auto damage = [&](const AgentId& agent, const std::string& key, const std::string& value) {
+    ASSERT_EQ(db->SignaturesBy(agent)->signatures.size(), 1U);
+    storage::WriteBatch batch;
+    batch.Put(key, std::string_view(value));
+    ASSERT_TRUE(db->store().Write(batch).ok());
+    auto page = db->SignaturesBy(agent);
+    EXPECT_EQ(page.status().code(), StatusCode::kCorruption) << page.status().ToString();
+    EXPECT_NE(page.status().ToString().find("agent index of " + agent.ToHex()), std::string::npos)
+        << page.status().ToString();
+  };
+  const AgentId a = Key(5).agent(), b = Key(6).agent(), c = Key(7).agent();
+  damage(a, keys::AgentRange(a, 0), std::string(47, 'x'));  // not whole entries
+  // An entry of position 5000 (the range that starts at 4096) under the range that starts at 2048.
+  damage(b, keys::AgentRange(b, 2048), keys::EncodeAgentEntry({5000, s.id, Timestamp(1)}));
+  damage(c, keys::AgentPrefix(c) + "short", "");  // a key that names no range
 }
 
 // Evidence records can be megabytes each: a batch ends once it holds max_batch_bytes of records

@@ -153,6 +153,24 @@ class Database {
   };
   Result<SupersessionHistory> History(const AssertionId& id);
 
+  // What `agent` signed, oldest first: an entry per signature it made, on a claim's first record
+  // or as a co-signer, logged at a position after `after`; at most `limit` of them. Read from the
+  // agent index with one scan that starts at `after`'s range of positions, so a page costs the
+  // same however much the agent signed before it. `next` is set when more entries follow: pass it
+  // as `after` for the next page (positions only grow, so paging misses nothing that is applied).
+  // Errors: InvalidArgument when `limit` is 0; Corruption for a damaged index entry (the agent
+  // and position named); the store's errors.
+  struct AgentSignature {
+    wal::LogPosition position = 0;  // of the log record that brought the signature
+    AssertionId id;
+    Timestamp signed_at;
+  };
+  struct SignaturesPage {
+    std::vector<AgentSignature> signatures;
+    std::optional<wal::LogPosition> next;
+  };
+  Result<SignaturesPage> SignaturesBy(const AgentId& agent, wal::LogPosition after = 0, std::size_t limit = 1000);
+
   // Resolves (subject, predicate) through a lens over the candidates stored now. With `must_see`,
   // first waits (up to 30 s) until that log position is applied: read-your-writes.
   // Errors: Unavailable when `must_see` is not reached in time; the store's errors.
