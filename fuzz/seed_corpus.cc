@@ -144,6 +144,7 @@ int main(int argc, char** argv) {
        "as_of=2024-01-01T00:00:00Z&tolerance=0.5\n\n"},
       {"entity", "GET\n/v1/entities/Tesla_Inc\nlens=recency&include_superseded=true\n\n"},
       {"conflicts", "GET\n/v1/conflicts\nlimit=10\n\n"},
+      {"signatures", "GET\n/v1/agents/" + Key(1).agent().ToHex() + "/signatures\nafter=1&limit=3&assertions=true\n\n"},
       {"metrics", "GET\n/metrics\n\n\n"},
       {"health", "GET\n/healthz\n\n\n"},
   };

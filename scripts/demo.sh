@@ -28,6 +28,8 @@ Sign a claim on the client (the server never sees a key) and store it:
   echo '{"subject": "Tesla_Inc", "predicate": "ceo", "object": {"entity": "Elon_Musk"}, "confidence": 0.8, "evidence": "press release"}' \\
     | $bin sign --key $data/keys/llm-agent.key \\
     | curl -s -X POST -H 'Content-Type: application/json' --data-binary @- $url/v1/assertions
+What the LLM agent signed, oldest first, with each claim (its public key is in its key file):
+  curl -s "$url/v1/agents/\$(awk '/^agent /{print \$2}' $data/keys/llm-agent.key)/signatures?assertions=true"
 Health and metrics:
   curl -s $url/healthz
   curl -s $url/metrics

@@ -230,6 +230,53 @@ int Conflicts(const std::string& dir, std::size_t limit, bool json) {
   return 0;
 }
 
+struct SignedByFlags {
+  std::string db, agent;
+  wal::LogPosition after = 0;
+  std::size_t limit = 1000;
+  bool json = false;
+};
+
+// What an agent signed, oldest first, each with its claim: a line per signature, or one JSON
+// document shaped as GET /v1/agents/{agent}/signatures?assertions=true answers.
+int SignedBy(const SignedByFlags& f) {
+  auto agent = AgentId::FromHex(f.agent);
+  if (!agent.ok()) return Fail(std::move(agent).status().with_context("agent"));
+  auto database = OpenCaughtUp(f.db);
+  if (!database.ok()) return Fail(database.status());
+  auto page = (*database)->SignaturesBy(*agent, f.after, f.limit);
+  if (!page.ok()) return Fail(page.status());
+  nlohmann::json signatures = nlohmann::json::array();
+  for (const auto& s : page->signatures) {
+    auto stored = (*database)->Get(s.id);
+    if (!stored.ok()) return Fail(stored.status());
+    if (!*stored) {
+      return Fail(Status::Corruption(
+          fmt::format("the agent index lists {} at position {}, which is not stored", s.id.ToHex(), s.position)));
+    }
+    const Assertion& a = (*stored)->assertion;
+    if (f.json) {
+      signatures.push_back({{"id", s.id.ToHex()},
+                            {"position", s.position},
+                            {"signed_at", s.signed_at.ToRfc3339()},
+                            {"assertion", AssertionToJson(a)}});
+    } else {
+      fmt::print("{:>10}  {}  {}  {}  {}  {}  confidence {:.2f}\n", s.position, s.id.ToHex(), s.signed_at.ToRfc3339(),
+                 a.subject.str(), a.predicate.str(), a.object.DebugString(), a.confidence);
+    }
+  }
+  if (f.json) {
+    const nlohmann::json next = page->next ? nlohmann::json(*page->next) : nlohmann::json(nullptr);
+    fmt::print(
+        "{}\n",
+        nlohmann::json{{"agent", agent->ToHex()}, {"signatures", std::move(signatures)}, {"next", next}}.dump(2));
+  } else if (page->next) {
+    // On stderr, so that stdout holds only the listing.
+    fmt::print(stderr, "more follow: --after {}\n", *page->next);
+  }
+  return 0;
+}
+
 int Stats(const std::string& dir, bool json) {
   auto database = OpenCaughtUp(dir);
   if (!database.ok()) return Fail(database.status());
@@ -406,6 +453,18 @@ void AddDatabaseCommands(CLI::App& app, std::function<int()>& run) {
   repair_cmd->add_flag("--json", std::get<2>(*listing));
   repair_cmd->callback(
       [&run, listing] { run = [listing] { return WalRepair(std::get<0>(*listing), std::get<2>(*listing)); }; });
+  auto signed_by = std::make_shared<SignedByFlags>();
+  auto* signed_by_cmd = app.add_subcommand(
+      "signed-by", "list what an agent signed, oldest first, with each claim (from the agent index)");
+  signed_by_cmd->add_option("--db", signed_by->db, "database directory")->required();
+  signed_by_cmd->add_option("agent", signed_by->agent, "the agent's public key (64 hex)")->required();
+  signed_by_cmd->add_option("--after", signed_by->after, "only signatures logged after this position (paging)")
+      ->capture_default_str();
+  signed_by_cmd->add_option("--limit", signed_by->limit, "at most this many")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  signed_by_cmd->add_flag("--json", signed_by->json);
+  signed_by_cmd->callback([&run, signed_by] { run = [signed_by] { return SignedBy(*signed_by); }; });
   auto* stats_cmd = app.add_subcommand("stats", "log and index positions, lag, sizes");
   stats_cmd->add_option("--db", std::get<0>(*listing), "database directory")->required();
   stats_cmd->add_flag("--json", std::get<2>(*listing));

@@ -156,6 +156,7 @@ constexpr std::array<std::string_view, 9> kResolveParams = {
     "min_confidence", "include_superseded", "tolerance", "must_see"};
 constexpr std::array<std::string_view, 1> kReadParams = {"must_see"};
 constexpr std::array<std::string_view, 2> kConflictsParams = {"limit", "must_see"};
+constexpr std::array<std::string_view, 4> kSignaturesParams = {"after", "limit", "assertions", "must_see"};
 
 struct LensQuery {
   lens::LensKind kind = lens::LensKind::kConsensus;
@@ -296,6 +297,7 @@ struct Api::Impl {
   HttpResponse Resolve(const HttpRequest& request);
   HttpResponse Entity(const HttpRequest& request, std::string subject);
   HttpResponse Conflicts(const HttpRequest& request);
+  HttpResponse SignaturesBy(const HttpRequest& request, std::string_view agent_hex);
 };
 
 Api::Api(db::Database& database, ApiOptions options) : impl_(std::make_unique<Impl>(database, std::move(options))) {}
@@ -389,6 +391,10 @@ HttpResponse Api::Impl::Route(const HttpRequest& request, std::string& route) {
        [](I& a, R r, const Segs& s) { return a.GetEvidence(r, s[2]); }},
       {"/v1/resolve", "GET", {"v1", "resolve"}, [](I& a, R r, const Segs&) { return a.Resolve(r); }},
       {"/v1/conflicts", "GET", {"v1", "conflicts"}, [](I& a, R r, const Segs&) { return a.Conflicts(r); }},
+      {"/v1/agents/{agent}/signatures",
+       "GET",
+       {"v1", "agents", "*", "signatures"},
+       [](I& a, R r, const Segs& s) { return a.SignaturesBy(r, s[2]); }},
   };
   // Entity names may contain "/" (IRIs): the subject is everything after the prefix.
   constexpr std::string_view kEntities = "/v1/entities/";
@@ -690,6 +696,46 @@ HttpResponse Api::Impl::Conflicts(const HttpRequest& request) {
                    {"live_values", c.live_values}});
   }
   return JsonResponse(200, {{"conflicts", std::move(out)}});
+}
+
+HttpResponse Api::Impl::SignaturesBy(const HttpRequest& request, std::string_view agent_hex) {
+  auto params = Params::From(request, kSignaturesParams);
+  if (!params.ok()) return ErrorResponse(400, params.status());
+  auto agent = AgentId::FromHex(agent_hex);
+  if (!agent.ok()) return ErrorResponse(400, std::move(agent).status().with_field("agent"));
+  auto after = params->Unsigned("after");
+  if (!after.ok()) return ErrorResponse(400, after.status());
+  auto limit = params->Unsigned("limit");
+  if (!limit.ok()) return ErrorResponse(400, limit.status());
+  auto with_assertions = params->Flag("assertions");
+  if (!with_assertions.ok()) return ErrorResponse(400, with_assertions.status());
+  auto must_see = params->Unsigned("must_see");
+  if (!must_see.ok()) return ErrorResponse(400, must_see.status());
+  const std::size_t n = limit->value_or(1000);
+  if (n == 0 || n > options.max_page) {
+    return BadRequest(fmt::format("'limit' must be in [1, {}]", options.max_page), "limit");
+  }
+  if (auto waited = AwaitPosition(*must_see)) return *waited;
+  auto page = database.SignaturesBy(*agent, after->value_or(0), n);
+  if (!page.ok()) return Failure(page.status());
+  json signatures = json::array();
+  for (const auto& s : page->signatures) {
+    json entry = {{"id", s.id.ToHex()}, {"position", s.position}, {"signed_at", s.signed_at.ToRfc3339()}};
+    if (*with_assertions) {
+      // Claims are never removed, so an ID the agent index lists is stored.
+      auto stored = database.Get(s.id);
+      if (!stored.ok()) return Failure(stored.status());
+      if (!*stored) {
+        return Failure(Status::Corruption(
+            fmt::format("the agent index lists {} at position {}, which is not stored", s.id.ToHex(), s.position)));
+      }
+      entry["assertion"] = AssertionToJson((*stored)->assertion);
+    }
+    signatures.push_back(std::move(entry));
+  }
+  return JsonResponse(200, {{"agent", agent->ToHex()},
+                            {"signatures", std::move(signatures)},
+                            {"next", page->next ? json(*page->next) : json(nullptr)}});
 }
 
 std::string Api::MetricsText() { return impl_->MetricsText(); }

@@ -207,6 +207,52 @@ TEST(Cli, AssertStoresGetPrintsHistoryFollows) {
   EXPECT_EQ((*ParseJson(stats.out))["durable_position"], 3);  // evidence blob + 2 claims
 }
 
+// signed-by lists what an agent signed, oldest first, each with its claim; pages with --after.
+TEST(Cli, SignedByListsWhatAnAgentSignedOldestFirst) {
+  stemedb::testing::TempDir dir;
+  const std::string db = (dir / "db").string();
+  const std::string key = (dir / "a.key").string();
+  Output agent = RunStemedb("keygen --out " + key);
+  ASSERT_EQ(agent.exit_code, 0);
+  const std::string agent_hex = agent.out.substr(0, 64);
+  std::vector<std::string> ids;
+  for (const char* number : {"1", "2"}) {
+    Output stored = RunStemedb("assert --db " + db + " --key " + key +
+                               " --subject Tesla_Inc --predicate revenue --number " + number);
+    ASSERT_EQ(stored.exit_code, 0) << stored.err;
+    ids.push_back(stored.out.substr(0, 64));
+  }
+  Output all = RunStemedb("signed-by --db " + db + " " + agent_hex);
+  ASSERT_EQ(all.exit_code, 0) << all.err;
+  const auto first_line = all.out.find(ids[0]), second_line = all.out.find(ids[1]);
+  ASSERT_NE(first_line, std::string::npos) << all.out;
+  ASSERT_NE(second_line, std::string::npos) << all.out;
+  EXPECT_LT(first_line, second_line);
+  EXPECT_NE(all.out.find("Tesla_Inc  revenue  number:2"), std::string::npos) << all.out;
+  EXPECT_EQ(all.err, "");
+
+  Output one = RunStemedb("signed-by --db " + db + " " + agent_hex + " --limit 1 --json");
+  ASSERT_EQ(one.exit_code, 0) << one.err;
+  const auto page = *ParseJson(one.out);
+  ASSERT_EQ(page["signatures"].size(), 1U);
+  EXPECT_EQ(page["signatures"][0]["id"], ids[0]);
+  EXPECT_EQ(page["signatures"][0]["assertion"]["subject"], "Tesla_Inc");
+  ASSERT_TRUE(page["next"].is_number());
+  Output rest = RunStemedb("signed-by --db " + db + " " + agent_hex + " --limit 1 --after " +
+                           std::to_string(page["next"].get<std::uint64_t>()));
+  ASSERT_EQ(rest.exit_code, 0) << rest.err;
+  EXPECT_EQ(rest.out.find(ids[0]), std::string::npos) << rest.out;
+  EXPECT_NE(rest.out.find(ids[1]), std::string::npos) << rest.out;
+  EXPECT_EQ(rest.err, "");  // the last page: nothing follows
+  Output more = RunStemedb("signed-by --db " + db + " " + agent_hex + " --limit 1");
+  EXPECT_NE(more.err.find("more follow: --after"), std::string::npos) << more.err;
+
+  Output bad = RunStemedb("signed-by --db " + db + " nothex");
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("agent"), std::string::npos) << bad.err;
+  EXPECT_NE(RunStemedb("signed-by --db " + db + " " + agent_hex + " --limit 0").exit_code, 0);
+}
+
 TEST(Cli, ImportStopsAtTheFirstBadLineAfterStoringWhatCameBefore) {
   stemedb::testing::TempDir dir;
   const std::string key = (dir / "a.key").string();

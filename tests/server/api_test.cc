@@ -343,6 +343,69 @@ TEST_F(ApiTest, CoSignaturesAccumulate) {
   EXPECT_EQ(Body(got)["signatures"].size(), 2U) << got.body;
 }
 
+// What an agent signed: its first signatures and its co-signatures, in log order, paged with
+// `after` and `next`, each with its claim when asked; bad parameters are 400s.
+TEST_F(ApiTest, SignaturesByAnAgentPageInLogOrder) {
+  std::vector<std::string> ids;
+  for (std::uint64_t k = 0; k < 5; ++k) {
+    const HttpResponse r = Post(EnvelopeJson(100 + k, {1, 2}));
+    ASSERT_EQ(r.status, 201) << r.body;
+    ids.push_back(Body(r)["ids"][0]);
+  }
+  // Agent 3 co-signs the second claim: it is listed under agent 3 at the co-signature's position.
+  const json co = EnvelopeToJson(SignedFor(101, {3}))["signatures"];
+  const HttpResponse joined =
+      Call("POST", "/v1/assertions/" + ids[1] + "/signatures", json({{"signatures", co}}).dump());
+  ASSERT_EQ(joined.status, 201) << joined.body;
+  const std::string must_see = "must_see=" + std::to_string(Durable());
+  const std::string agent1 = "/v1/agents/" + Key(1).agent().ToHex() + "/signatures";
+
+  HttpResponse first = Call("GET", agent1 + "?limit=2&" + must_see);
+  ASSERT_EQ(first.status, 200) << first.body;
+  json page = Body(first);
+  EXPECT_EQ(page["agent"], Key(1).agent().ToHex());
+  ASSERT_EQ(page["signatures"].size(), 2U);
+  EXPECT_EQ(page["signatures"][0]["id"], ids[0]);
+  EXPECT_EQ(page["signatures"][1]["id"], ids[1]);
+  EXPECT_FALSE(page["signatures"][0].contains("assertion"));
+  std::vector<std::string> listed;
+  wal::LogPosition previous = 0;
+  for (;;) {
+    for (const auto& e : page["signatures"]) {
+      listed.push_back(e["id"]);
+      EXPECT_GT(e["position"].get<wal::LogPosition>(), previous);
+      previous = e["position"];
+      EXPECT_EQ(e["signed_at"], SignedFor(100 + listed.size() - 1).signatures[0].signed_at.ToRfc3339());
+    }
+    if (page["next"].is_null()) break;
+    page = Body(Call("GET", agent1 + "?limit=2&after=" + std::to_string(page["next"].get<wal::LogPosition>())));
+  }
+  EXPECT_EQ(listed, ids);
+
+  HttpResponse cosigner = Call("GET", "/v1/agents/" + Key(3).agent().ToHex() + "/signatures?assertions=true");
+  ASSERT_EQ(cosigner.status, 200) << cosigner.body;
+  const json only = Body(cosigner)["signatures"];
+  ASSERT_EQ(only.size(), 1U);
+  EXPECT_EQ(only[0]["id"], ids[1]);
+  EXPECT_EQ(only[0]["position"], Body(joined)["position"]);
+  EXPECT_EQ(only[0]["assertion"], AssertionToJson(SignedFor(101).assertion));
+  EXPECT_TRUE(Body(cosigner)["next"].is_null());
+
+  // An agent that signed nothing: an empty list, not an error.
+  const json none = Body(Call("GET", "/v1/agents/" + Key(9).agent().ToHex() + "/signatures"));
+  EXPECT_TRUE(none["signatures"].empty());
+  EXPECT_TRUE(none["next"].is_null());
+
+  EXPECT_EQ(Body(Call("GET", "/v1/agents/xyz/signatures"))["error"]["field"], "agent");
+  EXPECT_EQ(Body(Call("GET", agent1 + "?limit=0"))["error"]["field"], "limit");
+  EXPECT_EQ(Body(Call("GET", agent1 + "?limit=10001"))["error"]["field"], "limit");
+  EXPECT_EQ(Body(Call("GET", agent1 + "?after=-1"))["error"]["field"], "after");
+  EXPECT_EQ(Body(Call("GET", agent1 + "?assertions=maybe"))["error"]["field"], "assertions");
+  EXPECT_EQ(Body(Call("GET", agent1 + "?afterwards=1"))["error"]["field"], "afterwards");
+  EXPECT_EQ(Call("GET", agent1 + "?must_see=999999").status, 422);
+  EXPECT_EQ(Call("POST", agent1, "{}").status, 405);
+}
+
 TEST_F(ApiTest, EvidenceIsStoredByHash) {
   // Bytes that are not text: a NUL, a control character, and a byte that is not UTF-8.
   const std::string blob = std::string("\x00\x01", 2) + "binary evidence" + "\xff";

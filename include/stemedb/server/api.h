@@ -49,6 +49,8 @@ struct ApiOptions {
   std::size_t max_batch = 10'000;
   // Upper bound for GET /v1/conflicts?limit=.
   std::size_t max_conflicts = 10'000;
+  // Upper bound for GET /v1/agents/{agent}/signatures?limit=.
+  std::size_t max_page = 10'000;
   // How long a read waits for its must_see position before answering 503.
   std::chrono::milliseconds must_see_timeout = std::chrono::seconds(10);
   // Weights for the Consensus and Authority lenses; nullopt: every agent weighs 1.
