@@ -7,6 +7,8 @@
 //                  turning them into a CandidateSet)
 //   BM_LensOnSet   the Consensus lens over a CandidateSet, what Database::Resolve runs (pure CPU)
 //   BM_Resolve     Database::Resolve: scan the index entries into a CandidateSet + lens
+//   BM_SignaturesBy  Database::SignaturesBy: a page of what one agent signed (20,000 claims), from
+//                  the start, the middle and near the end of its history (args: limit, percent)
 //
 //   build/bench/lens_bench --benchmark_min_time=0.5 --benchmark_repetitions=3
 //       --benchmark_report_aggregates_only=true
@@ -125,11 +127,65 @@ void BM_Resolve(benchmark::State& state) {
   Timed(state, [&] { benchmark::DoNotOptimize(fx.db->Resolve(Subject(n), kPredicate, lens::LensKind::kConsensus)); });
 }
 
+// One agent that signed 20,000 claims (20 ranges of the agent index), in a database of its own.
+struct AgentFixture {
+  std::unique_ptr<ScratchDir> dir;
+  std::unique_ptr<db::Database> db;
+  AgentId agent;
+  wal::LogPosition end = 0;
+};
+
+AgentFixture& SharedAgent() {
+  static AgentFixture f = [] {
+    spdlog::set_level(spdlog::level::warn);
+    constexpr int kClaims = 20000;
+    AgentFixture made;
+    made.dir = std::make_unique<ScratchDir>("agent");
+    made.db = std::move(db::Database::Open(made.dir->path())).value();
+    std::array<std::uint8_t, 32> seed{};
+    seed.fill(7);
+    const KeyPair key = std::move(KeyPair::FromSeed(seed)).value();
+    made.agent = key.agent();
+    const KeyPair* signer[] = {&key};
+    std::vector<Envelope> batch;
+    for (int i = 0; i < kClaims; ++i) {
+      Assertion a;
+      a.subject = EntityId(fmt::format("entity_{}", i));
+      a.predicate = kPredicate;
+      a.object = ObjectValue::Number(i);
+      a.confidence = 0.9F;
+      a.source_hash = Blake3(fmt::format("source {}", i));
+      batch.push_back({std::move(SignAssertion(a, signer, Timestamp(1700000000000000 + i))).value(), std::nullopt});
+      if (batch.size() == 1000) {
+        if (!made.db->SubmitBatch(batch).ok()) std::abort();
+        batch.clear();
+      }
+    }
+    made.end = made.db->stats().durable_position;
+    if (!made.db->WaitForApplied(made.end).ok()) std::abort();
+    (void)made.db->store().Flush();
+    return made;
+  }();
+  return f;
+}
+
+void BM_SignaturesBy(benchmark::State& state) {
+  auto& fx = SharedAgent();
+  const auto limit = static_cast<std::size_t>(state.range(0));
+  const wal::LogPosition after = fx.end * static_cast<wal::LogPosition>(state.range(1)) / 100;
+  Timed(state, [&] {
+    auto page = fx.db->SignaturesBy(fx.agent, after, limit);
+    if (!page.ok() || page->signatures.empty()) std::abort();
+    benchmark::DoNotOptimize(page);
+  });
+}
+
 BENCHMARK(BM_RawScan)->Arg(1)->Arg(10)->Arg(100)->Arg(1000);
 BENCHMARK(BM_Candidates)->Arg(1)->Arg(10)->Arg(100)->Arg(1000);
 BENCHMARK(BM_LensOnly)->Arg(1)->Arg(10)->Arg(100)->Arg(1000);
 BENCHMARK(BM_LensOnSet)->Arg(1)->Arg(10)->Arg(100)->Arg(1000);
 BENCHMARK(BM_Resolve)->Arg(1)->Arg(10)->Arg(100)->Arg(1000);
+BENCHMARK(BM_SignaturesBy)->Args({100, 0})->Args({100, 50})->Args({100, 99})->Args({1000, 0})->Args({1000, 50});
 
 }  // namespace
 }  // namespace stemedb::bench
