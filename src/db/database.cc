@@ -698,18 +698,23 @@ Result<Database::SignaturesPage> Database::SignaturesBy(const AgentId& agent, wa
     if (key.size() != prefix.size() + 8) return damaged(fmt::format("a key of {} bytes", key.size()));
     const std::uint64_t range = keys::DecodeU64(key.substr(prefix.size()));
     const auto value = it->value();
-    auto entries = keys::DecodeAgentEntries({reinterpret_cast<const char*>(value.data()), value.size()});
+    auto entries = keys::AgentEntries::Of({reinterpret_cast<const char*>(value.data()), value.size()});
     if (!entries.ok()) return std::move(entries).status().with_context("agent index of " + agent.ToHex());
-    for (const keys::AgentEntry& e : *entries) {
-      if (e.position / keys::kAgentRangePositions != range / keys::kAgentRangePositions ||
-          range % keys::kAgentRangePositions != 0) {
-        return damaged(fmt::format("position {} listed under the range that starts at {}", e.position, range));
+    // Positions ascend (checked by Of), so the first and last say whether all are in the range.
+    if (entries->size() > 0) {
+      for (const std::uint64_t p : {entries->position(0), entries->position(entries->size() - 1)}) {
+        if (p / keys::kAgentRangePositions != range / keys::kAgentRangePositions ||
+            range % keys::kAgentRangePositions != 0) {
+          return damaged(fmt::format("position {} listed under the range that starts at {}", p, range));
+        }
       }
-      if (e.position <= after) continue;
+    }
+    for (std::size_t i = entries->FirstAfter(after); i < entries->size(); ++i) {
       if (page.signatures.size() == limit) {
         page.next = page.signatures.back().position;
         return page;
       }
+      const keys::AgentEntry e = (*entries)[i];
       page.signatures.push_back({e.position, e.id, e.signed_at});
     }
   }

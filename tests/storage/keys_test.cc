@@ -166,10 +166,27 @@ TEST(AgentIndex, EntriesRoundTripAndSortInLogOrder) {
   EXPECT_TRUE(DecodeAgentEntries("")->empty());
 }
 
+// A page starts at the first entry past a position, found without decoding the entries before it.
+TEST(AgentIndex, FirstAfterFindsWhereAPageStarts) {
+  std::string value;
+  for (const std::uint64_t p : {3, 5, 9})
+    AppendAgentEntry({p, IdOf(static_cast<std::uint8_t>(p)), Timestamp(1)}, value);
+  const auto entries = AgentEntries::Of(value);
+  ASSERT_TRUE(entries.ok()) << entries.status().ToString();
+  ASSERT_EQ(entries->size(), 3U);
+  EXPECT_EQ((*entries)[1], (AgentEntry{5, IdOf(5), Timestamp(1)}));
+  const std::pair<std::uint64_t, std::size_t> cases[] = {{0, 0}, {2, 0}, {3, 1}, {4, 1},
+                                                         {5, 2}, {8, 2}, {9, 3}, {100, 3}};
+  for (const auto& [after, index] : cases) EXPECT_EQ(entries->FirstAfter(after), index) << "after " << after;
+  EXPECT_EQ(AgentEntries::Of("")->FirstAfter(0), 0U);
+}
+
 TEST(AgentIndex, PartialOrUnorderedEntriesAreCorruption) {
   const std::string a = EncodeAgentEntry({1, IdOf(1), Timestamp(1)});
   const std::string b = EncodeAgentEntry({2, IdOf(1), Timestamp(1)});
-  for (const std::string& bad : {a.substr(1), a + b.substr(0, 47), b + a, a + a}) {
+  const std::string a_again = EncodeAgentEntry({1, IdOf(2), Timestamp(1)});  // a second claim at a's position
+  ASSERT_LT(a, a_again);  // in byte order, yet a record cannot be signed twice by one agent
+  for (const std::string& bad : {a.substr(1), a + b.substr(0, 47), b + a, a + a, a + a_again}) {
     auto decoded = DecodeAgentEntries(bad);
     ASSERT_FALSE(decoded.ok()) << bad.size();
     EXPECT_EQ(decoded.status().code(), StatusCode::kCorruption);

@@ -84,8 +84,25 @@ inline std::string EncodeAgentEntry(const AgentEntry& entry) {
   AppendAgentEntry(entry, out);
   return out;
 }
-// The entries of an A: value, in log order. Errors: Corruption when the value is not whole
-// entries in strictly ascending order.
+// The entries of an A: value, checked whole once (Of) and decoded one at a time, so that a page
+// of a long index decodes only what it lists. A view: `value` must outlive it.
+class AgentEntries {
+ public:
+  // Errors: Corruption when `value` is not whole entries with strictly ascending positions (an
+  // agent signs a record once).
+  static Result<AgentEntries> Of(std::string_view value);
+  std::size_t size() const noexcept { return value_.size() / kSetEntryBytes; }
+  // REQUIRES: i < size().
+  std::uint64_t position(std::size_t i) const;
+  AgentEntry operator[](std::size_t i) const;
+  // The index of the first entry positioned after `position`; size() when there is none.
+  std::size_t FirstAfter(std::uint64_t position) const;
+
+ private:
+  explicit AgentEntries(std::string_view value) noexcept : value_(value) {}
+  std::string_view value_;
+};
+// Every entry of an A: value, in log order. Errors: those of AgentEntries::Of.
 Result<std::vector<AgentEntry>> DecodeAgentEntries(std::string_view value);
 std::string Visual(PHash phash, const AssertionId& id);
 std::string VisualPrefix(PHash phash);
