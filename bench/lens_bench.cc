@@ -174,7 +174,7 @@ void BM_SignaturesBy(benchmark::State& state) {
   const auto limit = static_cast<std::size_t>(state.range(0));
   const wal::LogPosition after = fx.end * static_cast<wal::LogPosition>(state.range(1)) / 100;
   Timed(state, [&] {
-    auto page = fx.db->SignaturesBy(fx.agent, after, limit);
+    auto page = fx.db->SignaturesBy(fx.agent, {.after = after, .limit = limit});
     if (!page.ok() || page->signatures.empty()) std::abort();
     benchmark::DoNotOptimize(page);
   });

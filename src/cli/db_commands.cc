@@ -244,17 +244,11 @@ int SignedBy(const SignedByFlags& f) {
   if (!agent.ok()) return Fail(std::move(agent).status().with_context("agent"));
   auto database = OpenCaughtUp(f.db);
   if (!database.ok()) return Fail(database.status());
-  auto page = (*database)->SignaturesBy(*agent, f.after, f.limit);
+  auto page = (*database)->SignaturesBy(*agent, {.after = f.after, .limit = f.limit, .with_assertions = true});
   if (!page.ok()) return Fail(page.status());
   nlohmann::json signatures = nlohmann::json::array();
   for (const auto& s : page->signatures) {
-    auto stored = (*database)->Get(s.id);
-    if (!stored.ok()) return Fail(stored.status());
-    if (!*stored) {
-      return Fail(Status::Corruption(
-          fmt::format("the agent index lists {} at position {}, which is not stored", s.id.ToHex(), s.position)));
-    }
-    const Assertion& a = (*stored)->assertion;
+    const Assertion& a = *s.assertion;
     if (f.json) {
       signatures.push_back({{"id", s.id.ToHex()},
                             {"position", s.position},

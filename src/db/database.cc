@@ -680,10 +680,10 @@ Result<std::vector<AssertionId>> Database::Impl::Children(const AssertionId& id)
   return out;
 }
 
-Result<Database::SignaturesPage> Database::SignaturesBy(const AgentId& agent, wal::LogPosition after,
-                                                        std::size_t limit) {
+Result<Database::SignaturesPage> Database::SignaturesBy(const AgentId& agent, const SignaturesQuery& query) {
   STEMEDB_ASSIGN_OR_RETURN(auto open, impl_->Enter("signatures by agent"));
-  if (limit == 0) return Status::InvalidArgument("signatures by agent: the limit must be at least 1");
+  const wal::LogPosition after = query.after;
+  if (query.limit == 0) return Status::InvalidArgument("signatures by agent: the limit must be at least 1");
   SignaturesPage page;
   const std::string prefix = keys::AgentPrefix(agent);
   // The range that holds `after + 1` is the first that can hold an entry past `after`; past the
@@ -710,15 +710,27 @@ Result<Database::SignaturesPage> Database::SignaturesBy(const AgentId& agent, wa
       }
     }
     for (std::size_t i = entries->FirstAfter(after); i < entries->size(); ++i) {
-      if (page.signatures.size() == limit) {
+      if (page.signatures.size() == query.limit) {
         page.next = page.signatures.back().position;
-        return page;
+        break;
       }
       const keys::AgentEntry e = (*entries)[i];
-      page.signatures.push_back({e.position, e.id, e.signed_at});
+      page.signatures.push_back({e.position, e.id, e.signed_at, std::nullopt});
     }
+    if (page.next) break;
   }
   STEMEDB_RETURN_IF_ERROR(it->status());
+  if (query.with_assertions) {
+    for (AgentSignature& s : page.signatures) {
+      STEMEDB_ASSIGN_OR_RETURN(auto stored, impl_->Get(s.id));
+      // Claims are never removed, so an ID the agent index lists is stored.
+      if (!stored) {
+        return Status::Corruption(fmt::format("agent index of {}: it lists {} at position {}, which is not stored",
+                                              agent.ToHex(), s.id.ToHex(), s.position));
+      }
+      s.assertion = std::move(stored->assertion);
+    }
+  }
   return page;
 }
 

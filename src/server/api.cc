@@ -716,21 +716,13 @@ HttpResponse Api::Impl::SignaturesBy(const HttpRequest& request, std::string_vie
     return BadRequest(fmt::format("'limit' must be in [1, {}]", options.max_page), "limit");
   }
   if (auto waited = AwaitPosition(*must_see)) return *waited;
-  auto page = database.SignaturesBy(*agent, after->value_or(0), n);
+  auto page =
+      database.SignaturesBy(*agent, {.after = after->value_or(0), .limit = n, .with_assertions = *with_assertions});
   if (!page.ok()) return Failure(page.status());
   json signatures = json::array();
   for (const auto& s : page->signatures) {
     json entry = {{"id", s.id.ToHex()}, {"position", s.position}, {"signed_at", s.signed_at.ToRfc3339()}};
-    if (*with_assertions) {
-      // Claims are never removed, so an ID the agent index lists is stored.
-      auto stored = database.Get(s.id);
-      if (!stored.ok()) return Failure(stored.status());
-      if (!*stored) {
-        return Failure(Status::Corruption(
-            fmt::format("the agent index lists {} at position {}, which is not stored", s.id.ToHex(), s.position)));
-      }
-      entry["assertion"] = AssertionToJson((*stored)->assertion);
-    }
+    if (s.assertion) entry["assertion"] = AssertionToJson(*s.assertion);
     signatures.push_back(std::move(entry));
   }
   return JsonResponse(200, {{"agent", agent->ToHex()},

@@ -538,7 +538,7 @@ TEST(Database, SignaturesByPagesThroughWhatAnAgentSignedInLogOrder) {
     std::vector<keys::AgentEntry> out;
     // A page that does not move past `after` would repeat for ever: no agent here signed 3,000.
     for (int pages = 0; pages < 3000; ++pages) {
-      auto page = db->SignaturesBy(agent, after, limit);
+      auto page = db->SignaturesBy(agent, {.after = after, .limit = limit});
       EXPECT_TRUE(page.ok()) << page.status().ToString();
       if (!page.ok()) return out;
       EXPECT_LE(page->signatures.size(), limit);
@@ -571,15 +571,24 @@ TEST(Database, SignaturesByPagesThroughWhatAnAgentSignedInLogOrder) {
     }
     EXPECT_TRUE(read_all(busiest, after, 300) == later);
   }
+  // With the claims: each is the one its ID names (a Get per entry; none without asking).
+  auto with_claims = db->SignaturesBy(Key(9).agent(), {.limit = 30, .with_assertions = true});
+  ASSERT_TRUE(with_claims.ok()) << with_claims.status().ToString();
+  ASSERT_EQ(with_claims->signatures.size(), expected.at(Key(9).agent()).size());
+  for (const auto& s : with_claims->signatures) {
+    ASSERT_TRUE(s.assertion.has_value());
+    EXPECT_EQ(*ComputeAssertionId(*s.assertion), s.id);
+  }
+  EXPECT_FALSE(db->SignaturesBy(Key(9).agent())->signatures.front().assertion.has_value());
   // Nothing signed, nothing past the end of positions: empty pages, no next.
   for (const auto& [agent, after] : {std::pair{Key(99).agent(), wal::LogPosition{0}},
                                      std::pair{busiest, std::numeric_limits<wal::LogPosition>::max()}}) {
-    auto page = db->SignaturesBy(agent, after, 10);
+    auto page = db->SignaturesBy(agent, {.after = after, .limit = 10});
     ASSERT_TRUE(page.ok()) << page.status().ToString();
     EXPECT_TRUE(page->signatures.empty());
     EXPECT_FALSE(page->next);
   }
-  auto none = db->SignaturesBy(busiest, 0, 0);
+  auto none = db->SignaturesBy(busiest, {.limit = 0});
   EXPECT_EQ(none.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(none.status().ToString().find("limit must be at least 1"), std::string::npos) << none.status().ToString();
 }

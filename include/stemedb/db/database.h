@@ -98,6 +98,13 @@ struct DatabaseStats {
   ingest::IngestStats ingest;
 };
 
+// A page of Database::SignaturesBy: the signatures logged after `after`, at most `limit`.
+struct SignaturesQuery {
+  wal::LogPosition after = 0;
+  std::size_t limit = 1000;
+  bool with_assertions = false;  // fill each AgentSignature::assertion: a Get per entry
+};
+
 class Database {
  public:
   // Opens or creates the database in `dir`. Errors: those of Wal::Open, OpenRocksStore and
@@ -159,17 +166,18 @@ class Database {
   // same however much the agent signed before it. `next` is set when more entries follow: pass it
   // as `after` for the next page (positions only grow, so paging misses nothing that is applied).
   // Errors: InvalidArgument when `limit` is 0; Corruption for a damaged index entry (the agent
-  // and position named); the store's errors.
+  // and position named), or for a listed claim that is not stored; the store's errors.
   struct AgentSignature {
     wal::LogPosition position = 0;  // of the log record that brought the signature
     AssertionId id;
     Timestamp signed_at;
+    std::optional<Assertion> assertion;  // the claim, when asked for
   };
   struct SignaturesPage {
     std::vector<AgentSignature> signatures;
     std::optional<wal::LogPosition> next;
   };
-  Result<SignaturesPage> SignaturesBy(const AgentId& agent, wal::LogPosition after = 0, std::size_t limit = 1000);
+  Result<SignaturesPage> SignaturesBy(const AgentId& agent, const SignaturesQuery& query = {});
 
   // Resolves (subject, predicate) through a lens over the candidates stored now. With `must_see`,
   // first waits (up to 30 s) until that log position is applied: read-your-writes.
