@@ -689,22 +689,20 @@ Result<Database::SignaturesPage> Database::SignaturesBy(const AgentId& agent, co
   // The range that holds `after + 1` is the first that can hold an entry past `after`; past the
   // last position there is nothing to read.
   if (after == std::numeric_limits<wal::LogPosition>::max()) return page;
+  const std::string context = "agent index of " + agent.ToHex();
+  auto damaged = [&](std::string_view why) { return Status::Corruption(fmt::format("{}: {}", context, why)); };
   auto it = impl_->store->ScanPrefix(prefix, nullptr, keys::AgentRange(agent, after + 1));
   for (; it->Valid(); it->Next()) {
     const std::string_view key = it->key();
-    auto damaged = [&](std::string_view why) {
-      return Status::Corruption(fmt::format("agent index of {}: {}", agent.ToHex(), why));
-    };
     if (key.size() != prefix.size() + 8) return damaged(fmt::format("a key of {} bytes", key.size()));
     const std::uint64_t range = keys::DecodeU64(key.substr(prefix.size()));
     const auto value = it->value();
     auto entries = keys::AgentEntries::Of({reinterpret_cast<const char*>(value.data()), value.size()});
-    if (!entries.ok()) return std::move(entries).status().with_context("agent index of " + agent.ToHex());
+    if (!entries.ok()) return std::move(entries).status().with_context(context);
     // Positions ascend (checked by Of), so the first and last say whether all are in the range.
     if (entries->size() > 0) {
       for (const std::uint64_t p : {entries->position(0), entries->position(entries->size() - 1)}) {
-        if (p / keys::kAgentRangePositions != range / keys::kAgentRangePositions ||
-            range % keys::kAgentRangePositions != 0) {
+        if (keys::AgentRangeFirst(p) != range) {
           return damaged(fmt::format("position {} listed under the range that starts at {}", p, range));
         }
       }
@@ -717,7 +715,7 @@ Result<Database::SignaturesPage> Database::SignaturesBy(const AgentId& agent, co
       const keys::AgentEntry e = (*entries)[i];
       page.signatures.push_back({e.position, e.id, e.signed_at, std::nullopt});
     }
-    if (page.next) break;
+    if (page.next) break;  // the page is full: read no further key
   }
   STEMEDB_RETURN_IF_ERROR(it->status());
   if (query.with_assertions) {
@@ -725,8 +723,7 @@ Result<Database::SignaturesPage> Database::SignaturesBy(const AgentId& agent, co
       STEMEDB_ASSIGN_OR_RETURN(auto stored, impl_->Get(s.id));
       // Claims are never removed, so an ID the agent index lists is stored.
       if (!stored) {
-        return Status::Corruption(fmt::format("agent index of {}: it lists {} at position {}, which is not stored",
-                                              agent.ToHex(), s.id.ToHex(), s.position));
+        return damaged(fmt::format("it lists {} at position {}, which is not stored", s.id.ToHex(), s.position));
       }
       s.assertion = std::move(stored->assertion);
     }

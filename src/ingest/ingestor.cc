@@ -688,7 +688,7 @@ void Ingestor::State::AddAgentEntries(BatchState& state) {
   // Grouped, a batch adds one key per agent and range. Stable: each group stays in log order,
   // which is the set's order, so the store appends it.
   auto& entries = state.agent_entries;
-  const auto range = [](wal::LogPosition p) { return p / keys::kAgentRangePositions; };
+  const auto range = [](wal::LogPosition p) { return keys::AgentRangeFirst(p); };
   std::stable_sort(entries.begin(), entries.end(), [&range](const auto& a, const auto& b) {
     return a.first != b.first ? a.first < b.first : range(a.second.position) < range(b.second.position);
   });

@@ -122,7 +122,7 @@ std::string AgentPrefix(const AgentId& agent) {
   return key;
 }
 std::string AgentRange(const AgentId& agent, std::uint64_t position) {
-  return AgentPrefix(agent) + EncodeU64(position - position % kAgentRangePositions);
+  return AgentPrefix(agent) + EncodeU64(AgentRangeFirst(position));
 }
 
 void AppendAgentEntry(const AgentEntry& entry, std::string& out) {
@@ -159,6 +159,7 @@ AgentEntry AgentEntries::operator[](std::size_t i) const {
 }
 
 std::size_t AgentEntries::FirstAfter(std::uint64_t position) const {
+  // A binary search by hand: clang's std::ranges cannot use libstdc++ 12's (clang-tidy here).
   std::size_t low = 0, high = size();  // the answer is in [low, high]
   while (low < high) {
     const std::size_t mid = low + (high - low) / 2;

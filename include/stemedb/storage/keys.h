@@ -68,6 +68,10 @@ std::string AgentPrefix(const AgentId& agent);
 // kAgentRangePositions positions that holds `position` (ranges start at multiples of it). A range
 // bounds a key's value at kAgentRangePositions entries (48 KiB): an agent signs a record once.
 inline constexpr std::uint64_t kAgentRangePositions = 1024;
+// The first position of the range that holds `position`.
+constexpr std::uint64_t AgentRangeFirst(std::uint64_t position) noexcept {
+  return position - position % kAgentRangePositions;
+}
 std::string AgentRange(const AgentId& agent, std::uint64_t position);
 // One signature in the agent index: an entry of the set under AgentRange(agent, position).
 struct AgentEntry {
