@@ -331,6 +331,13 @@ Result<CoSignatures> DecodeCoSignatures(std::span<const std::uint8_t> bytes, con
     CoSignatures out;
     out.id = AssertionId(ReadHash(root.getAssertionId()));
     for (auto sig : root.getSignatures()) out.signatures.push_back(ReadSignature(sig));
+    // As for claims (ReadExactRecord): a layout check leaves stray bits, in the list's tag word
+    // for one, that would decode to the same value. One value, one encoding.
+    auto again = canonical::EncodeCoSignatures(out.id, out.signatures);
+    if (!again.ok()) return Status::Corruption("co-signatures cannot be re-encoded: " + again.status().message());
+    if (!std::ranges::equal(again->bytes(), bytes)) {
+      return Status::Corruption("co-signatures record is not exactly the canonical encoding of its content");
+    }
     return out;
   } catch (const kj::Exception& e) {
     return CorruptionFromException("co-signatures record cannot be decoded", e);

@@ -130,7 +130,8 @@ struct CoSignatures {
 
 // Canonical bytes of a CoSignatures record. Errors: InvalidArgument when too large.
 Result<AlignedBytes> EncodeCoSignatures(const CoSignatures& cosignatures);
-// Errors: Corruption (structure, sizes, not canonical). Unaligned input is copied first.
+// Errors: Corruption (structure, sizes, not canonical, or not exactly the encoding of what it
+// decodes to: a stray bit is damage). Unaligned input is copied first.
 Result<CoSignatures> DecodeCoSignatures(std::span<const std::uint8_t> bytes, const DecodeLimits& limits = {});
 
 }  // namespace stemedb
