@@ -382,6 +382,31 @@ class RocksStore final : public KVStore {
 
   Status Flush() override { return FromRocks(db_->Flush(rocksdb::FlushOptions()), "flush"); }
 
+  Status Compact() override {
+    rocksdb::CompactRangeOptions options;
+    // Automatic compactions go on beside it, so that writes during a long compaction never stall
+    // on a full L0 waiting for it.
+    options.exclusive_manual_compaction = false;
+    // Files already in the bottom level are rewritten too: their keys may overlap what comes down.
+    options.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForceOptimized;
+    STEMEDB_RETURN_IF_ERROR(FromRocks(db_->Flush(rocksdb::FlushOptions()), "flush before compaction"));
+    return FromRocks(db_->CompactRange(options, nullptr, nullptr), "compaction");
+  }
+
+  std::uint64_t SortedRuns() override {
+    rocksdb::ColumnFamilyMetaData meta;
+    db_->GetColumnFamilyMetaData(&meta);
+    std::uint64_t runs = 0;
+    for (const auto& level : meta.levels) {
+      if (level.level == 0) {
+        runs += level.files.size();
+      } else if (!level.files.empty()) {
+        ++runs;
+      }
+    }
+    return runs;
+  }
+
   Memory MemoryUsage() override {
     Memory m;
     db_->GetIntProperty(rocksdb::DB::Properties::kSizeAllMemTables, &m.memtable_bytes);

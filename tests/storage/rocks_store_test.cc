@@ -1,6 +1,8 @@
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <random>
@@ -301,7 +303,8 @@ std::string Joined(const std::set<std::string>& entries) {
 
 // Additions to a sorted set read back as the union of everything added, in byte order without
 // repeats, whatever their order, repeats and sizes, and wherever they lie: in the memtable, in
-// flushed files (where additions were combined), or both; a put replaces the set before it.
+// flushed files (where additions were combined), or both, or compacted into one sorted run; a put
+// replaces the set before it.
 RC_GTEST_PROP(RocksStore, AddToSetReadsAsTheUnionOfItsAdditions, ()) {
   TempDir dir;
   auto store = OpenRocksStore(dir.path());
@@ -314,6 +317,11 @@ RC_GTEST_PROP(RocksStore, AddToSetReadsAsTheUnionOfItsAdditions, ()) {
     const auto action = *rc::gen::inRange(0, 10);
     if (action == 0) {
       RC_ASSERT((*store)->Flush().ok());
+      continue;
+    }
+    if (action == 1 && *rc::gen::arbitrary<bool>()) {  // additions combined with what lies below
+      RC_ASSERT((*store)->Compact().ok());
+      RC_ASSERT((*store)->SortedRuns() <= 1);
       continue;
     }
     // Entries from a small space, so that additions repeat and interleave.
@@ -347,6 +355,71 @@ RC_GTEST_PROP(RocksStore, AddToSetReadsAsTheUnionOfItsAdditions, ()) {
     RC_ASSERT(value == Joined(model.at(std::string(it->key()))));
   }
   RC_ASSERT(scanned == model.size());
+}
+
+// Every key, value and prefix scan reads the same after a compaction, which leaves the files as
+// one sorted run; a writer busy during the compaction loses nothing either.
+TEST(RocksStore, CompactionLeavesOneSortedRunAndChangesNoRead) {
+  TempDir dir;
+  auto store = OpenRocksStore(dir.path());
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  EXPECT_EQ((*store)->SortedRuns(), 0U);
+  std::map<std::string, std::string> all;
+  std::mt19937 rng(11);
+  auto write_round = [&](int round) {
+    WriteBatch batch;
+    for (int i = 0; i < 500; ++i) {
+      std::string key = fmt::format("{}:{:08x}", "CHR"[i % 3], rng());
+      std::string value = fmt::format("round {} value {}", round, i);
+      batch.Put(key, value);
+      all[key] = value;
+    }
+    // The same set grows in every round: its additions end up in different files.
+    const std::string entry = SetEntry(static_cast<std::uint8_t>(round), 0);
+    batch.AddToSet("A:set", entry);
+    all["A:set"] += entry;
+    return (*store)->Write(batch);
+  };
+  // Three files in L0, one fewer than start an automatic compaction, so each is a sorted run.
+  for (int round = 0; round < 3; ++round) {
+    ASSERT_TRUE(write_round(round).ok());
+    ASSERT_TRUE((*store)->Flush().ok());
+  }
+  ASSERT_TRUE(write_round(3).ok());  // left in the memtable: Compact flushes it first
+  EXPECT_EQ((*store)->SortedRuns(), 3U);
+  const auto snapshot = (*store)->GetSnapshot();
+
+  std::atomic<bool> writer_failed{false};
+  std::map<std::string, std::string> during;
+  std::thread writer([&] {
+    std::mt19937 own(13);
+    for (int i = 0; i < 2000; ++i) {
+      WriteBatch batch;
+      std::string key = fmt::format("W:{:08x}", own());
+      batch.Put(key, std::string_view("w"));
+      during[key] = "w";
+      if (!(*store)->Write(batch).ok()) writer_failed = true;
+    }
+  });
+  const Status compacted = (*store)->Compact();
+  writer.join();
+  ASSERT_TRUE(compacted.ok()) << compacted.ToString();
+  EXPECT_FALSE(writer_failed);
+  all.insert(during.begin(), during.end());
+
+  ASSERT_TRUE((*store)->Compact().ok());  // the writer's keys too
+  EXPECT_EQ((*store)->SortedRuns(), 1U);
+  for (const char* prefix : {"", "A:", "C:", "H:", "R:", "W:", "C:0", "H:f"}) {
+    EXPECT_EQ(Scan(**store, prefix), Expected(all, prefix)) << prefix;
+  }
+  for (const auto& [key, value] : all) {
+    auto got = (*store)->Get(key);
+    ASSERT_TRUE(got.ok() && got->has_value()) << key;
+    EXPECT_EQ(std::string((*got)->view()), value) << key;
+  }
+  // A snapshot taken before the compaction still reads what it saw.
+  EXPECT_EQ(Keys(*(*store)->ScanPrefix("W:", snapshot.get())), std::vector<std::string>{});
+  EXPECT_EQ(Keys(*(*store)->ScanPrefix("H:", snapshot.get())), Expected(all, "H:"));
 }
 
 // A set whose stored value is not whole entries stays damaged whatever is added to it, in the

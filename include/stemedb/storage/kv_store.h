@@ -139,6 +139,15 @@ class KVStore {
   virtual std::shared_ptr<const Snapshot> GetSnapshot() = 0;
   // Makes everything written so far durable in the store's own files.
   virtual Status Flush() = 0;
+  // Flushes, then merges every file into the store's bottom level: afterwards a read seeks in one
+  // sorted run instead of one per L0 file and per level (SortedRuns). Nothing read changes. Reads
+  // and writes go on meanwhile, and files written during it may stay outside the bottom level. It
+  // rewrites the whole store: time and I/O grow with its size (~0.5 s per 100k claims here).
+  // Blocks until done. Errors: IoError.
+  virtual Status Compact() = 0;
+  // The sorted runs a read of the files may have to seek in: each L0 file, and each level below
+  // it that holds files (memtables not counted). Bulk ingest leaves several; Compact leaves one.
+  virtual std::uint64_t SortedRuns() = 0;
   // Approximate bytes on disk.
   virtual std::uint64_t DiskBytes() = 0;
   // The store's memory, by where it goes (RocksOptions bounds the first two).
