@@ -864,6 +864,20 @@ Status Database::Impl::CatchUp(wal::LogPosition position, const CatchUpOptions& 
   }
 }
 
+Status Database::Compact() {
+  STEMEDB_ASSIGN_OR_RETURN(auto open, impl_->Enter("compact"));
+  storage::KVStore& kv = *impl_->store;
+  const std::uint64_t runs = kv.SortedRuns();
+  const std::uint64_t bytes = kv.DiskBytes();
+  spdlog::info("compaction: {} sorted runs, {} bytes of index files", runs, bytes);
+  const auto start = std::chrono::steady_clock::now();
+  STEMEDB_RETURN_IF_ERROR(kv.Compact().with_context("compact"));
+  spdlog::info("compaction: done in {:.3f} s: {} sorted runs, {} bytes",
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), kv.SortedRuns(),
+               kv.DiskBytes());
+  return Status::Ok();
+}
+
 DatabaseStats Database::stats() {
   std::shared_lock open(impl_->lifetime);
   return impl_->closed ? impl_->final_stats : impl_->Stats();
@@ -876,6 +890,7 @@ DatabaseStats Database::Impl::Stats() {
   s.applied_position = s.ingest.applied_position;
   s.lag = s.durable_position > s.applied_position ? s.durable_position - s.applied_position : 0;
   s.kv_disk_bytes = store->DiskBytes();
+  s.kv_sorted_runs = store->SortedRuns();
   s.kv_memory = store->MemoryUsage();
   s.wal_tail_cache_bytes = wal->tail_cache_bytes();
   {

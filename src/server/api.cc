@@ -469,6 +469,8 @@ std::string Api::Impl::MetricsText() {
   gauge("stemedb_ingest_records_rejected_total", "Log records refused by the ingestor since the server started.",
         "counter", stats.ingest.records_rejected);
   gauge("stemedb_kv_disk_bytes", "Bytes of the RocksDB index files.", "gauge", stats.kv_disk_bytes);
+  gauge("stemedb_kv_sorted_runs", "Sorted runs of index files a read may seek in (stemedb compact leaves one).",
+        "gauge", stats.kv_sorted_runs);
   gauge("stemedb_kv_memtable_bytes", "Index write buffers in memory (bounded by the store's options).", "gauge",
         stats.kv_memory.memtable_bytes);
   gauge("stemedb_kv_block_cache_bytes", "Index blocks cached in memory (bounded by the store's options).", "gauge",
@@ -506,6 +508,7 @@ HttpResponse Api::Impl::Stats() {
                             {"applied_position", s.applied_position},
                             {"lag", s.lag},
                             {"kv_disk_bytes", s.kv_disk_bytes},
+                            {"kv_sorted_runs", s.kv_sorted_runs},
                             {"wal_tail_cache_bytes", s.wal_tail_cache_bytes},
                             {"unapplied_bytes", s.unapplied_bytes},
                             {"backpressure_waits", s.backpressure_waits},

@@ -207,6 +207,44 @@ TEST(Cli, AssertStoresGetPrintsHistoryFollows) {
   EXPECT_EQ((*ParseJson(stats.out))["durable_position"], 3);  // evidence blob + 2 claims
 }
 
+// Each process that writes leaves a file of its own (its memtable, flushed at close); compact
+// merges them into one sorted run, and the answers stay the same.
+TEST(Cli, CompactLeavesOneSortedRunAndTheSameAnswers) {
+  stemedb::testing::TempDir dir;
+  const std::string db = (dir / "db").string();
+  const std::string key = (dir / "a.key").string();
+  ASSERT_EQ(RunStemedb("demo --db " + db).exit_code, 0);
+  ASSERT_EQ(RunStemedb("keygen --out " + key).exit_code, 0);
+  for (const char* number : {"90", "91"}) {
+    ASSERT_EQ(
+        RunStemedb("assert --db " + db + " --key " + key +
+                   " --subject Tesla_Inc --predicate revenue_2023_usd_billions --confidence 0.1 --number " + number)
+            .exit_code,
+        0);
+  }
+  const std::string revenue = " --subject Tesla_Inc --predicate revenue_2023_usd_billions --json";
+  Output before = RunStemedb("query --db " + db + revenue);
+  ASSERT_EQ(before.exit_code, 0) << before.err;
+  Output stats = RunStemedb("stats --db " + db + " --json");
+  ASSERT_EQ(stats.exit_code, 0) << stats.err;
+  EXPECT_GE((*ParseJson(stats.out))["kv_sorted_runs"], 2);
+
+  Output compacted = RunStemedb("compact --db " + db + " --json");
+  ASSERT_EQ(compacted.exit_code, 0) << compacted.err;
+  auto report = ParseJson(compacted.out);
+  ASSERT_TRUE(report.ok()) << compacted.out;
+  EXPECT_EQ((*report)["sorted_runs_before"], (*ParseJson(stats.out))["kv_sorted_runs"]);
+  EXPECT_EQ((*report)["sorted_runs_after"], 1);
+  EXPECT_GT((*report)["kv_disk_bytes_after"], 0);
+  EXPECT_EQ((*ParseJson(RunStemedb("stats --db " + db + " --json").out))["kv_sorted_runs"], 1);
+  Output after = RunStemedb("query --db " + db + revenue);
+  EXPECT_EQ(after.out, before.out);
+  EXPECT_EQ(RunStemedb("verify --db " + db).exit_code, 0);
+  Output text = RunStemedb("compact --db " + db);
+  EXPECT_NE(text.out.find("sorted runs"), std::string::npos) << text.out;
+  EXPECT_NE(RunStemedb("compact").exit_code, 0);  // --db is required
+}
+
 // signed-by lists what an agent signed, oldest first, each with its claim; pages with --after.
 TEST(Cli, SignedByListsWhatAnAgentSignedOldestFirst) {
   stemedb::testing::TempDir dir;

@@ -1093,6 +1093,7 @@ TEST(Database, CallsAfterCloseFailWithFailedPreconditionAndWriteNothing) {
   expect_closed(db->CatchUp(stored.position, {}), "catch up");
   TempDir scratch;
   expect_closed(db->Verify(scratch.path()).status(), "verify");
+  expect_closed(db->Compact(), "compact");
   db.reset();
 
   auto reopened = OpenOrDie(dir.path());
@@ -1378,6 +1379,41 @@ TEST(Database, ConcurrentSubmittersAndReaders) {
 
 namespace stemedb::db {
 namespace {
+
+// Compact merges the files that bulk ingest leaves into one sorted run: the store holds the same
+// keys and values byte for byte (so every read answers as before), and verify finds it clean.
+TEST(Database, CompactionLeavesOneSortedRunAndTheIndexesAsTheyWere) {
+  TempDir dir;
+  auto db = OpenOrDie(dir / "db");
+  EXPECT_EQ(db->stats().kv_sorted_runs, 0U);
+  for (std::uint64_t batch = 0; batch < 3; ++batch) {
+    std::vector<Envelope> envelopes;
+    for (std::uint64_t k = batch * 100; k < batch * 100 + 100; ++k) {
+      envelopes.push_back({SignedFor(k, {static_cast<std::uint8_t>(1 + k % 3)}), std::nullopt});
+    }
+    envelopes.push_back({SignedFor(batch, {5}), std::nullopt});  // co-signs a claim of the first file
+    ASSERT_TRUE(db->SubmitBatch(envelopes).ok());
+    ASSERT_TRUE(db->WaitForApplied(db->stats().durable_position).ok());
+    ASSERT_TRUE(db->store().Flush().ok());
+  }
+  EXPECT_EQ(db->stats().kv_sorted_runs, 3U);  // three L0 files, one fewer than an automatic compaction takes
+  const auto before = Dump(db->store());
+  const Assertion& a = SignedFor(1).assertion;
+  const auto resolved = db->Resolve(a.subject, a.predicate, lens::LensKind::kConsensus);
+  ASSERT_TRUE(resolved.ok()) << resolved.status().ToString();
+
+  ASSERT_TRUE(db->Compact().ok());
+  EXPECT_EQ(db->stats().kv_sorted_runs, 1U);
+  EXPECT_TRUE(Dump(db->store()) == before) << "compaction changed the indexes";
+  const auto again = db->Resolve(a.subject, a.predicate, lens::LensKind::kConsensus);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->value, resolved->value);
+  EXPECT_EQ(again->confidence, resolved->confidence);
+  EXPECT_EQ(again->support, resolved->support);
+  auto report = db->Verify(dir / "scratch");
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_TRUE(report->clean());
+}
 
 TEST(DatabaseVerify, CleanDatabaseIsClean) {
   TempDir dir;

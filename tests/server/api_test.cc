@@ -487,7 +487,7 @@ TEST_F(ApiTest, HealthStatsAndMetrics) {
   EXPECT_EQ(health["status"], "ok");
   EXPECT_EQ(health["durable_position"], Durable());
   json stats = Body(Call("GET", "/v1/stats"));
-  for (const char* field : {"unapplied_bytes", "backpressure_waits", "backpressure_wait_seconds"}) {
+  for (const char* field : {"unapplied_bytes", "backpressure_waits", "backpressure_wait_seconds", "kv_sorted_runs"}) {
     EXPECT_TRUE(stats.contains(field)) << field << "\n" << stats.dump();
   }
   // A resolve is a narrow scan: its finished iterator is kept for the next (no flush in between).
@@ -507,9 +507,10 @@ TEST_F(ApiTest, HealthStatsAndMetrics) {
     if (at == std::string::npos) return std::nullopt;
     return std::stod(metrics.body.substr(at + name.size() + 2));
   };
-  for (const char* name : {"stemedb_kv_memtable_bytes", "stemedb_kv_block_cache_bytes", "stemedb_kv_table_reader_bytes",
-                           "stemedb_kv_kept_iterators", "stemedb_heap_free_bytes", "stemedb_ingest_unapplied_bytes",
-                           "stemedb_backpressure_waits_total", "stemedb_backpressure_wait_seconds_total"}) {
+  for (const char* name :
+       {"stemedb_kv_memtable_bytes", "stemedb_kv_block_cache_bytes", "stemedb_kv_table_reader_bytes",
+        "stemedb_kv_kept_iterators", "stemedb_heap_free_bytes", "stemedb_ingest_unapplied_bytes",
+        "stemedb_backpressure_waits_total", "stemedb_backpressure_wait_seconds_total", "stemedb_kv_sorted_runs"}) {
     EXPECT_TRUE(gauge(name).has_value()) << name << "\n" << metrics.body;
   }
   EXPECT_GT(gauge("stemedb_process_resident_bytes").value_or(0), 1 << 20);
