@@ -838,12 +838,11 @@ int main(int argc, char** argv) {
   // The same store after `stemedb compact` (what an operator runs after a bulk load): one sorted
   // run to seek in instead of the L0 files and levels ingest left. Ratios against the SQLite rows
   // above.
-  const std::uint64_t runs_before = db->stats().kv_sorted_runs;
-  const auto compact_start = Clock::now();
-  if (const Status compacted = db->Compact(); !compacted.ok()) throw std::runtime_error(compacted.ToString());
-  std::printf("after stemedb compact (%.3f s; %llu sorted runs -> %llu):\n", Seconds(compact_start),
-              static_cast<unsigned long long>(runs_before),
-              static_cast<unsigned long long>(db->stats().kv_sorted_runs));
+  const auto compacted = db->Compact();
+  if (!compacted.ok()) throw std::runtime_error(compacted.status().ToString());
+  std::printf("after stemedb compact (%.3f s; %llu sorted runs -> %llu):\n", compacted->seconds,
+              static_cast<unsigned long long>(compacted->sorted_runs_before),
+              static_cast<unsigned long long>(compacted->sorted_runs_after));
   for (const auto* keys : {&w.keys10, &w.keys100}) {
     const std::size_t size = keys == &w.keys10 ? 10 : 100;
     const Latency s = steme_resolve(*keys);

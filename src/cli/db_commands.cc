@@ -292,21 +292,19 @@ int Stats(const std::string& dir, bool json) {
 int Compact(const std::string& dir, bool json) {
   auto database = OpenCaughtUp(dir);  // everything logged is in the indexes that get compacted
   if (!database.ok()) return Fail(database.status());
-  const auto before = (*database)->stats();
-  const auto start = std::chrono::steady_clock::now();
-  if (const Status s = (*database)->Compact(); !s.ok()) return Fail(s);
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const auto after = (*database)->stats();
+  const auto report = (*database)->Compact();
+  if (!report.ok()) return Fail(report.status());
   if (json) {
-    fmt::print("{}\n", nlohmann::json{{"seconds", seconds},
-                                      {"sorted_runs_before", before.kv_sorted_runs},
-                                      {"sorted_runs_after", after.kv_sorted_runs},
-                                      {"kv_disk_bytes_before", before.kv_disk_bytes},
-                                      {"kv_disk_bytes_after", after.kv_disk_bytes}}
+    fmt::print("{}\n", nlohmann::json{{"seconds", report->seconds},
+                                      {"sorted_runs_before", report->sorted_runs_before},
+                                      {"sorted_runs_after", report->sorted_runs_after},
+                                      {"kv_disk_bytes_before", report->kv_disk_bytes_before},
+                                      {"kv_disk_bytes_after", report->kv_disk_bytes_after}}
                            .dump(2));
   } else {
-    fmt::print("compacted in {:.3f} s: {} sorted runs -> {}, {} -> {} bytes of index files\n", seconds,
-               before.kv_sorted_runs, after.kv_sorted_runs, before.kv_disk_bytes, after.kv_disk_bytes);
+    fmt::print("compacted in {:.3f} s: {} sorted runs -> {}, {} -> {} bytes of index files\n", report->seconds,
+               report->sorted_runs_before, report->sorted_runs_after, report->kv_disk_bytes_before,
+               report->kv_disk_bytes_after);
   }
   return 0;
 }

@@ -864,18 +864,22 @@ Status Database::Impl::CatchUp(wal::LogPosition position, const CatchUpOptions& 
   }
 }
 
-Status Database::Compact() {
+Result<Database::CompactionReport> Database::Compact() {
   STEMEDB_ASSIGN_OR_RETURN(auto open, impl_->Enter("compact"));
   storage::KVStore& kv = *impl_->store;
-  const std::uint64_t runs = kv.SortedRuns();
-  const std::uint64_t bytes = kv.DiskBytes();
-  spdlog::info("compaction: {} sorted runs, {} bytes of index files", runs, bytes);
+  CompactionReport report;
+  report.sorted_runs_before = kv.SortedRuns();
+  report.kv_disk_bytes_before = kv.DiskBytes();
+  spdlog::info("compaction: {} sorted runs, {} bytes of index files", report.sorted_runs_before,
+               report.kv_disk_bytes_before);
   const auto start = std::chrono::steady_clock::now();
   STEMEDB_RETURN_IF_ERROR(kv.Compact().with_context("compact"));
-  spdlog::info("compaction: done in {:.3f} s: {} sorted runs, {} bytes",
-               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), kv.SortedRuns(),
-               kv.DiskBytes());
-  return Status::Ok();
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  report.sorted_runs_after = kv.SortedRuns();
+  report.kv_disk_bytes_after = kv.DiskBytes();
+  spdlog::info("compaction: done in {:.3f} s: {} sorted runs, {} bytes", report.seconds, report.sorted_runs_after,
+               report.kv_disk_bytes_after);
+  return report;
 }
 
 DatabaseStats Database::stats() {

@@ -1093,7 +1093,7 @@ TEST(Database, CallsAfterCloseFailWithFailedPreconditionAndWriteNothing) {
   expect_closed(db->CatchUp(stored.position, {}), "catch up");
   TempDir scratch;
   expect_closed(db->Verify(scratch.path()).status(), "verify");
-  expect_closed(db->Compact(), "compact");
+  expect_closed(db->Compact().status(), "compact");
   db.reset();
 
   auto reopened = OpenOrDie(dir.path());
@@ -1402,7 +1402,10 @@ TEST(Database, CompactionLeavesOneSortedRunAndTheIndexesAsTheyWere) {
   const auto resolved = db->Resolve(a.subject, a.predicate, lens::LensKind::kConsensus);
   ASSERT_TRUE(resolved.ok()) << resolved.status().ToString();
 
-  ASSERT_TRUE(db->Compact().ok());
+  const auto compacted = db->Compact();
+  ASSERT_TRUE(compacted.ok()) << compacted.status().ToString();
+  EXPECT_EQ(compacted->sorted_runs_before, 3U);
+  EXPECT_EQ(compacted->sorted_runs_after, 1U);
   EXPECT_EQ(db->stats().kv_sorted_runs, 1U);
   EXPECT_TRUE(Dump(db->store()) == before) << "compaction changed the indexes";
   const auto again = db->Resolve(a.subject, a.predicate, lens::LensKind::kConsensus);

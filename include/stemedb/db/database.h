@@ -253,7 +253,14 @@ class Database {
   // logged). Reads and submissions go on meanwhile; Close waits for it. It rewrites every index
   // file: time grows with the store (~0.5 s per 100k claims here). Errors: FailedPrecondition
   // when closed; the store's IoError.
-  Status Compact();
+  struct CompactionReport {
+    double seconds = 0;
+    std::uint64_t sorted_runs_before = 0;
+    std::uint64_t sorted_runs_after = 0;
+    std::uint64_t kv_disk_bytes_before = 0;
+    std::uint64_t kv_disk_bytes_after = 0;
+  };
+  Result<CompactionReport> Compact();
 
   // Stops the ingestor, waits for the calls in progress, closes the WAL and the store (see
   // Thread-safety above). Idempotent; the destructor calls it.
