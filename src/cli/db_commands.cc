@@ -231,7 +231,7 @@ int Conflicts(const std::string& dir, std::size_t limit, bool json) {
 }
 
 struct SignedByFlags {
-  std::string db, agent;
+  std::string db, agent, as_of;
   wal::LogPosition after = 0;
   std::size_t limit = 1000;
   bool json = false;
@@ -242,9 +242,17 @@ struct SignedByFlags {
 int SignedBy(const SignedByFlags& f) {
   auto agent = AgentId::FromHex(f.agent);
   if (!agent.ok()) return Fail(std::move(agent).status().with_context("agent"));
+  lens::LensOptions as_of;  // read as `query --as-of` reads it
+  if (!f.as_of.empty()) {
+    if (Status s = lens::ParseAsOf(f.as_of, as_of); !s.ok()) return Fail(std::move(s).with_context("--as-of"));
+  }
   auto database = OpenCaughtUp(f.db);
   if (!database.ok()) return Fail(database.status());
-  auto page = (*database)->SignaturesBy(*agent, {.after = f.after, .limit = f.limit, .with_assertions = true});
+  auto page = (*database)->SignaturesBy(*agent, {.after = f.after,
+                                                 .limit = f.limit,
+                                                 .with_assertions = true,
+                                                 .as_of_position = as_of.as_of_position,
+                                                 .as_of_time = as_of.as_of_time});
   if (!page.ok()) return Fail(page.status());
   nlohmann::json signatures = nlohmann::json::array();
   for (const auto& s : page->signatures) {
@@ -478,6 +486,9 @@ void AddDatabaseCommands(CLI::App& app, std::function<int()>& run) {
   signed_by_cmd->add_option("--limit", signed_by->limit, "at most this many")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  signed_by_cmd->add_option("--as-of", signed_by->as_of,
+                            "only signatures logged at or before this position, or signed at or before this "
+                            "RFC 3339 time");
   signed_by_cmd->add_flag("--json", signed_by->json);
   signed_by_cmd->callback([&run, signed_by] { run = [signed_by] { return SignedBy(*signed_by); }; });
   auto* compact_cmd = app.add_subcommand(

@@ -692,6 +692,7 @@ Result<Database::SignaturesPage> Database::SignaturesBy(const AgentId& agent, co
   const std::string context = "agent index of " + agent.ToHex();
   auto damaged = [&](std::string_view why) { return Status::Corruption(fmt::format("{}: {}", context, why)); };
   auto it = impl_->store->ScanPrefix(prefix, nullptr, keys::AgentRange(agent, after + 1));
+  bool past_as_of = false;
   for (; it->Valid(); it->Next()) {
     const std::string_view key = it->key();
     if (key.size() != prefix.size() + 8) return damaged(fmt::format("a key of {} bytes", key.size()));
@@ -708,14 +709,19 @@ Result<Database::SignaturesPage> Database::SignaturesBy(const AgentId& agent, co
       }
     }
     for (std::size_t i = entries->FirstAfter(after); i < entries->size(); ++i) {
+      const keys::AgentEntry e = (*entries)[i];
+      if (query.as_of_position && e.position > *query.as_of_position) {
+        past_as_of = true;  // positions ascend: nothing further is in the view
+        break;
+      }
+      if (query.as_of_time && *query.as_of_time < e.signed_at) continue;
       if (page.signatures.size() == query.limit) {
         page.next = page.signatures.back().position;
         break;
       }
-      const keys::AgentEntry e = (*entries)[i];
       page.signatures.push_back({e.position, e.id, e.signed_at, std::nullopt});
     }
-    if (page.next) break;  // the page is full: read no further key
+    if (page.next || past_as_of) break;  // the page is full, or the view ends: read no further key
   }
   STEMEDB_RETURN_IF_ERROR(it->status());
   if (query.with_assertions) {

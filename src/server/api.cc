@@ -156,7 +156,7 @@ constexpr std::array<std::string_view, 9> kResolveParams = {
     "min_confidence", "include_superseded", "tolerance", "must_see"};
 constexpr std::array<std::string_view, 1> kReadParams = {"must_see"};
 constexpr std::array<std::string_view, 2> kConflictsParams = {"limit", "must_see"};
-constexpr std::array<std::string_view, 4> kSignaturesParams = {"after", "limit", "assertions", "must_see"};
+constexpr std::array<std::string_view, 5> kSignaturesParams = {"after", "limit", "assertions", "as_of", "must_see"};
 
 struct LensQuery {
   lens::LensKind kind = lens::LensKind::kConsensus;
@@ -712,6 +712,11 @@ HttpResponse Api::Impl::SignaturesBy(const HttpRequest& request, std::string_vie
   if (!limit.ok()) return ErrorResponse(400, limit.status());
   auto with_assertions = params->Flag("assertions");
   if (!with_assertions.ok()) return ErrorResponse(400, with_assertions.status());
+  // As resolve reads it: a log position, or an RFC 3339 time.
+  lens::LensOptions as_of;
+  if (auto text = params->Get("as_of")) {
+    if (Status s = lens::ParseAsOf(*text, as_of); !s.ok()) return ErrorResponse(400, s);
+  }
   auto must_see = params->Unsigned("must_see");
   if (!must_see.ok()) return ErrorResponse(400, must_see.status());
   const std::size_t n = limit->value_or(1000);
@@ -719,8 +724,11 @@ HttpResponse Api::Impl::SignaturesBy(const HttpRequest& request, std::string_vie
     return BadRequest(fmt::format("'limit' must be in [1, {}]", options.max_page), "limit");
   }
   if (auto waited = AwaitPosition(*must_see)) return *waited;
-  auto page =
-      database.SignaturesBy(*agent, {.after = after->value_or(0), .limit = n, .with_assertions = *with_assertions});
+  auto page = database.SignaturesBy(*agent, {.after = after->value_or(0),
+                                             .limit = n,
+                                             .with_assertions = *with_assertions,
+                                             .as_of_position = as_of.as_of_position,
+                                             .as_of_time = as_of.as_of_time});
   if (!page.ok()) return Failure(page.status());
   json signatures = json::array();
   for (const auto& s : page->signatures) {

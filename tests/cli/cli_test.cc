@@ -285,6 +285,17 @@ TEST(Cli, SignedByListsWhatAnAgentSignedOldestFirst) {
   Output more = RunStemedb("signed-by --db " + db + " " + agent_hex + " --limit 1");
   EXPECT_NE(more.err.find("more follow: --after"), std::string::npos) << more.err;
 
+  // --as-of as `query` reads it: through the first claim's position, only the first is listed.
+  Output as_of = RunStemedb("signed-by --db " + db + " " + agent_hex + " --json --as-of " +
+                            std::to_string(page["signatures"][0]["position"].get<std::uint64_t>()));
+  ASSERT_EQ(as_of.exit_code, 0) << as_of.err;
+  const auto through_first = *ParseJson(as_of.out);
+  ASSERT_EQ(through_first["signatures"].size(), 1U) << as_of.out;
+  EXPECT_EQ(through_first["signatures"][0]["id"], ids[0]);
+  EXPECT_TRUE(through_first["next"].is_null());
+  Output bad_as_of = RunStemedb("signed-by --db " + db + " " + agent_hex + " --as-of yesterday");
+  EXPECT_EQ(bad_as_of.exit_code, 1);
+  EXPECT_NE(bad_as_of.err.find("--as-of"), std::string::npos) << bad_as_of.err;
   Output bad = RunStemedb("signed-by --db " + db + " nothex");
   EXPECT_EQ(bad.exit_code, 1);
   EXPECT_NE(bad.err.find("agent"), std::string::npos) << bad.err;

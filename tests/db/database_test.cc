@@ -4,6 +4,7 @@
 #include <rapidcheck/gtest.h>
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <fstream>
 #include <limits>
 #include <map>
@@ -591,6 +592,64 @@ TEST(Database, SignaturesByPagesThroughWhatAnAgentSignedInLogOrder) {
   auto none = db->SignaturesBy(busiest, {.limit = 0});
   EXPECT_EQ(none.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(none.status().ToString().find("limit must be at least 1"), std::string::npos) << none.status().ToString();
+}
+
+// SignaturesBy's as_of reads the agent index as a lens reads its candidates: a position ends the
+// view there; a time keeps the signatures made at or before it, wherever the log put them, and
+// pages still end where the next one starts.
+TEST(Database, SignaturesByAsOfEndsAtAPositionAndKeepsEarlierSigningTimes) {
+  TempDir dir;
+  auto db = OpenOrDie(dir.path());
+  // One agent signs five claims, logged in this order but signed at times out of that order.
+  const std::array<std::int64_t, 5> signed_at = {30, 10, 50, 20, 40};
+  std::vector<AssertionId> ids;
+  std::vector<wal::LogPosition> at;
+  const std::array<const KeyPair*, 1> signer = {&testing::CachedKey(5)};
+  for (std::size_t k = 0; k < signed_at.size(); ++k) {
+    auto s = SignAssertion(ClaimFor(700 + k), signer, Timestamp(signed_at[k]));
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    auto stored = db->Submit(*s);
+    ASSERT_TRUE(stored.ok()) << stored.status().ToString();
+    ids.push_back(s->id);
+    at.push_back(stored->position);
+  }
+  ASSERT_TRUE(db->WaitForApplied(db->stats().durable_position).ok());
+  const AgentId agent = Key(5).agent();
+  // Every page of `query`, in order: the IDs listed, and whether `next` was set when (and only
+  // when) a page was full and more followed.
+  auto read_all = [&](SignaturesQuery query) {
+    std::vector<AssertionId> out;
+    for (int pages = 0; pages < 10; ++pages) {
+      auto page = db->SignaturesBy(agent, query);
+      EXPECT_TRUE(page.ok()) << page.status().ToString();
+      if (!page.ok()) break;
+      for (const auto& e : page->signatures) out.push_back(e.id);
+      if (!page->next) break;
+      EXPECT_EQ(page->signatures.size(), query.limit);
+      query.after = *page->next;
+    }
+    return out;
+  };
+  for (const std::size_t limit : {std::size_t{1}, std::size_t{2}, std::size_t{100}}) {
+    SCOPED_TRACE(fmt::format("pages of {}", limit));
+    EXPECT_EQ(read_all({.limit = limit}), ids);
+    EXPECT_EQ(read_all({.limit = limit, .as_of_position = at[2]}), (std::vector<AssertionId>{ids[0], ids[1], ids[2]}));
+    EXPECT_EQ(read_all({.limit = limit, .as_of_time = Timestamp(30)}),
+              (std::vector<AssertionId>{ids[0], ids[1], ids[3]}));
+    EXPECT_EQ(read_all({.limit = limit, .as_of_position = at[3], .as_of_time = Timestamp(20)}),
+              (std::vector<AssertionId>{ids[1], ids[3]}));
+    EXPECT_EQ(read_all({.limit = limit, .as_of_time = Timestamp(9)}), std::vector<AssertionId>{});
+    EXPECT_EQ(read_all({.limit = limit, .as_of_position = at[0] - 1}), std::vector<AssertionId>{});
+  }
+  // A full page whose view ends with it says nothing follows.
+  auto last = db->SignaturesBy(agent, {.limit = 3, .as_of_position = at[2]});
+  ASSERT_TRUE(last.ok()) << last.status().ToString();
+  EXPECT_EQ(last->signatures.size(), 3U);
+  EXPECT_FALSE(last->next);
+  auto skipped = db->SignaturesBy(agent, {.limit = 3, .as_of_time = Timestamp(30)});
+  ASSERT_TRUE(skipped.ok()) << skipped.status().ToString();
+  EXPECT_EQ(skipped->signatures.size(), 3U);
+  EXPECT_FALSE(skipped->next);  // the two signed later were stepped over
 }
 
 // A damaged agent index is reported as Corruption naming the agent, never read as a short list.

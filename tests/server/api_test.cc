@@ -391,6 +391,19 @@ TEST_F(ApiTest, SignaturesByAnAgentPageInLogOrder) {
   EXPECT_EQ(only[0]["assertion"], AssertionToJson(SignedFor(101).assertion));
   EXPECT_TRUE(Body(cosigner)["next"].is_null());
 
+  // as_of, read as resolve reads it: a log position ends the list there, a time keeps what was
+  // signed at or before it (SignedFor(100 + k) was signed at a base time + k microseconds).
+  const json through_third = Body(Call("GET", agent1 + "?as_of=" + Body(first)["signatures"][1]["position"].dump()));
+  ASSERT_EQ(through_third["signatures"].size(), 2U) << through_third.dump();
+  EXPECT_EQ(through_third["signatures"][1]["id"], ids[1]);
+  EXPECT_TRUE(through_third["next"].is_null());
+  const std::string third_signed = SignedFor(102).signatures[0].signed_at.ToRfc3339();
+  const json by_time = Body(Call("GET", agent1 + "?as_of=" + third_signed));
+  ASSERT_EQ(by_time["signatures"].size(), 3U) << by_time.dump();
+  EXPECT_EQ(by_time["signatures"][2]["id"], ids[2]);
+  EXPECT_EQ(Body(Call("GET", agent1 + "?as_of=yesterday"))["error"]["field"], "as_of");
+  EXPECT_EQ(Call("GET", agent1 + "?as_of=yesterday").status, 400);
+
   // An agent that signed nothing: an empty list, not an error.
   const json none = Body(Call("GET", "/v1/agents/" + Key(9).agent().ToHex() + "/signatures"));
   EXPECT_TRUE(none["signatures"].empty());

@@ -102,10 +102,15 @@ struct DatabaseStats {
 };
 
 // A page of Database::SignaturesBy: the signatures logged after `after`, at most `limit`.
+// `as_of_position` and `as_of_time` filter as a lens's `as_of` does (lens::LensOptions): only
+// signatures logged at or before that position, or signed at or before that time. Set both and
+// both apply (lens::ParseAsOf sets one and clears the other).
 struct SignaturesQuery {
   wal::LogPosition after = 0;
   std::size_t limit = 1000;
   bool with_assertions = false;  // fill each AgentSignature::assertion: a Get per entry
+  std::optional<wal::LogPosition> as_of_position = std::nullopt;
+  std::optional<Timestamp> as_of_time = std::nullopt;
 };
 
 class Database {
@@ -168,6 +173,9 @@ class Database {
   // agent index with one scan that starts at `after`'s range of positions, so a page costs the
   // same however much the agent signed before it. `next` is set when more entries follow: pass it
   // as `after` for the next page (positions only grow, so paging misses nothing that is applied).
+  // With `as_of_position` the scan ends at that position; with `as_of_time` it steps over the
+  // signatures made later (signing times need not follow log order), and `next` still says where
+  // the next page starts.
   // Errors: InvalidArgument when `limit` is 0; Corruption for a damaged index entry (the agent
   // and position named), or for a listed claim that is not stored; the store's errors.
   struct AgentSignature {
