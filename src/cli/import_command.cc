@@ -129,6 +129,17 @@ class Importer {
                  static_cast<unsigned long long>(counts_.lines), seconds,
                  static_cast<unsigned long long>(counts_.stored), static_cast<unsigned long long>(counts_.already),
                  static_cast<unsigned long long>(counts_.signatures), static_cast<unsigned long long>(counts_.skipped));
+    // A bulk load leaves the index files in several sorted runs, and every read seeks in each
+    // until RocksDB's own compactions catch up (or never, once writes stop). Compaction is the
+    // operator's step, not automatic (docs/storage.md, "Compaction on demand"): say so here, where
+    // the load ends. The memtable, flushed at close, may add one more run.
+    const std::uint64_t runs = db_.stats().kv_sorted_runs;
+    if (counts_.stored + counts_.signatures > 0 && runs >= 2) {
+      std::fprintf(stderr,
+                   "the indexes are in %llu sorted runs, and every read seeks in each: `stemedb compact --db %s` "
+                   "merges them into one\n",
+                   static_cast<unsigned long long>(runs), flags_.db.c_str());
+    }
     return 0;
   }
 

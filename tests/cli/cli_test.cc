@@ -243,6 +243,21 @@ TEST(Cli, CompactLeavesOneSortedRunAndTheSameAnswers) {
   Output text = RunStemedb("compact --db " + db);
   EXPECT_NE(text.out.find("sorted runs"), std::string::npos) << text.out;
   EXPECT_NE(RunStemedb("compact").exit_code, 0);  // --db is required
+
+  // An import names the command when it leaves the indexes in several runs, and only then.
+  const auto claims = dir / "claims.jsonl";
+  std::ofstream(claims) << R"({"subject":"Tesla_Inc","predicate":"founded","object":{"integer":2003}})"
+                        << "\n";
+  Output one_run = RunStemedb("import --db " + db + " --key " + key + " " + claims.string());
+  ASSERT_EQ(one_run.exit_code, 0) << one_run.err;
+  EXPECT_EQ(one_run.err.find("stemedb compact"), std::string::npos) << one_run.err;
+  std::ofstream(claims) << R"({"subject":"Tesla_Inc","predicate":"founded","object":{"integer":2004}})"
+                        << "\n";
+  Output two_runs = RunStemedb("import --db " + db + " --key " + key + " " + claims.string());
+  ASSERT_EQ(two_runs.exit_code, 0) << two_runs.err;
+  EXPECT_NE(two_runs.err.find("sorted runs, and every read seeks in each: `stemedb compact --db " + db + "`"),
+            std::string::npos)
+      << two_runs.err;
 }
 
 // signed-by lists what an agent signed, oldest first, each with its claim; pages with --after.
