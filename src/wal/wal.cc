@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -133,6 +134,16 @@ struct Wal::State {
   // The cached batch holding `position`, or null.
   std::shared_ptr<const TailBatch> FindCached(LogPosition position) const;
 
+  // For reads of single records by location (Wal::ReadRecord): the first position of every
+  // segment, ascending, and the segment files opened for such reads, at most kMaxReadFiles.
+  // Guarded by files_mu (taken alone).
+  static constexpr std::size_t kMaxReadFiles = 64;
+  mutable std::mutex files_mu;
+  std::vector<LogPosition> segment_firsts;
+  mutable std::map<LogPosition, std::shared_ptr<File>> read_files;
+  // The file of the segment holding `position`, opened for reading, and its name.
+  Result<std::pair<std::shared_ptr<File>, std::string>> ReadFileFor(LogPosition position) const;
+
   // The tail cache, in position order; guarded by tail_mu (taken alone, never with mu).
   mutable std::mutex tail_mu;
   std::deque<std::shared_ptr<TailBatch>> tail;
@@ -225,6 +236,10 @@ Status Wal::State::WriteBatch(std::vector<Request*>& batch) {
     Publish(written.load(), true);
     STEMEDB_ASSIGN_OR_RETURN(segment, CreateSegment(env, dir, next));
     segment_first = next;
+    {
+      std::scoped_lock files(files_mu);
+      segment_firsts.push_back(next);
+    }
     segment_size = kSegmentHeaderSize;
     zeroed_end = kSegmentHeaderSize;
     spdlog::debug("wal: rolled to segment {}", SegmentFileName(next));
@@ -478,6 +493,11 @@ Result<std::unique_ptr<Wal>> Wal::Open(const std::filesystem::path& dir, const W
     state->recovery.last_position = scan.last_position;
   }
 
+  if (segments->empty()) {
+    state->segment_firsts.push_back(1);
+  } else {
+    for (const auto& segment : *segments) state->segment_firsts.push_back(segment.first);
+  }
   const LogPosition last = state->recovery.last_position;
   state->written = last;
   state->durable = last;
@@ -649,6 +669,68 @@ Result<RepairReport> Wal::Repair(const std::filesystem::path& dir, Env* env) {
   return report;
 }
 
+Result<std::pair<std::shared_ptr<File>, std::string>> Wal::State::ReadFileFor(LogPosition position) const {
+  std::scoped_lock lock(files_mu);
+  auto it = std::upper_bound(segment_firsts.begin(), segment_firsts.end(), position);
+  if (it == segment_firsts.begin()) {
+    return Status::Corruption(fmt::format("WAL {}: no segment holds position {}", dir.string(), position));
+  }
+  const LogPosition first = *std::prev(it);
+  std::string name = SegmentFileName(first);
+  if (auto open = read_files.find(first); open != read_files.end()) return std::pair(open->second, std::move(name));
+  STEMEDB_ASSIGN_OR_RETURN(std::unique_ptr<File> file, env->Open(dir / name, OpenMode::kReadOnly));
+  // Reads of old records are rare next to reads of recent ones: the oldest segment goes first.
+  if (read_files.size() >= kMaxReadFiles) read_files.erase(read_files.begin());
+  std::shared_ptr<File> shared = std::move(file);
+  read_files.emplace(first, shared);
+  return std::pair(std::move(shared), std::move(name));
+}
+
+Result<std::span<const std::uint8_t>> Wal::ReadRecord(const RecordLocation& at,
+                                                      std::vector<std::uint64_t>& buffer) const {
+  const State& s = *state_;
+  const LogPosition visible = s.visible.load(std::memory_order_acquire);
+  if (at.position == 0 || at.position > visible) {
+    return Status::InvalidArgument(fmt::format("WAL {}: position {} is not in the log (visible through {})",
+                                               s.dir.string(), at.position, visible));
+  }
+  if (at.length > s.options.max_record_bytes) {
+    return Status::InvalidArgument(fmt::format("WAL {}: a record of {} bytes at position {} exceeds the limit",
+                                               s.dir.string(), at.length, at.position));
+  }
+  const std::uint64_t footprint = RecordFootprint(at.length);
+  buffer.resize(footprint / 8);
+  auto* const bytes = reinterpret_cast<std::uint8_t*>(buffer.data());
+  const auto payload = std::span<const std::uint8_t>(bytes + kRecordHeaderSize, at.length);
+  if (auto cached = s.FindCached(at.position)) {
+    // Bytes that never left this process: where the writer put them, no checksum pass.
+    const auto& record = cached->records[at.position - cached->first];
+    if (record.length != at.length || cached->segment_offset + record.offset != at.offset) {
+      return Status::Corruption(fmt::format(
+          "WAL {}: the record at position {} is {} bytes at offset {} of segment {}, not {} bytes at offset {}",
+          s.dir.string(), at.position, record.length, cached->segment_offset + record.offset,
+          SegmentFileName(cached->segment_first), at.length, at.offset));
+    }
+    std::memcpy(bytes + kRecordHeaderSize, cached->data() + record.offset + kRecordHeaderSize, at.length);
+    return payload;
+  }
+  STEMEDB_ASSIGN_OR_RETURN(auto file, s.ReadFileFor(at.position));
+  const auto where = [&] { return fmt::format("segment {} offset {}", file.second, at.offset); };
+  auto whole = std::span<std::uint8_t>(bytes, footprint);
+  auto n = file.first->ReadAt(at.offset, whole);
+  if (!n.ok()) return std::move(n).status().with_context(where());
+  if (*n != footprint) return Status::Corruption(where() + ": truncated record");
+  const auto header_bytes = std::span<const std::uint8_t, kRecordHeaderSize>(bytes, kRecordHeaderSize);
+  auto header = DecodeRecordHeader(header_bytes);
+  if (!header.ok()) return std::move(header).status().with_context(where());
+  if (header->position != at.position || header->payload_length != at.length) {
+    return Status::Corruption(fmt::format("{}: the record there is position {} of {} bytes, not position {} of {}",
+                                          where(), header->position, header->payload_length, at.position, at.length));
+  }
+  if (!RecordChecksumMatches(header_bytes, payload)) return Status::Corruption(where() + ": record checksum mismatch");
+  return payload;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Reader
 
@@ -692,7 +774,7 @@ std::optional<WalRecord> WalReader::Impl::ReadCached(LogPosition position) {
   resume.emplace(cached->segment_first, cached->segment_offset + record.offset + RecordFootprint(record.length));
   return WalRecord{position, record.type,
                    std::span<const std::uint8_t>(cached->data() + record.offset + kRecordHeaderSize, record.length),
-                   record.note};
+                   record.note, cached->segment_offset + record.offset};
 }
 
 Result<std::size_t> WalReader::Impl::ReadHeader(std::span<std::uint8_t, kRecordHeaderSize> out, bool buffered) {
@@ -797,9 +879,10 @@ Result<std::optional<WalRecord>> WalReader::Next() {
     if (!RecordChecksumMatches(header_bytes, payload)) {
       return Status::Corruption(where() + ": record checksum mismatch");
     }
+    const std::uint64_t offset = r.offset;
     r.offset += footprint;
     ++r.next;
-    return std::optional<WalRecord>(WalRecord{header->position, header->type, payload, std::nullopt});
+    return std::optional<WalRecord>(WalRecord{header->position, header->type, payload, std::nullopt, offset});
   }
 }
 

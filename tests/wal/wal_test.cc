@@ -214,6 +214,115 @@ TEST(Wal, ReaderMovesBetweenTheFilesAndTheTailCache) {
   EXPECT_GT(from_files, 50U);
 }
 
+// Wal::ReadRecord reads a record again where a reader found it, from the tail cache or from the
+// files, over more segments than it keeps open, from several threads; a location that does not
+// name the record there, or damage to it, is Corruption, never other bytes.
+TEST(Wal, RecordsAreReadAgainWhereReadersFoundThem) {
+  TempDir dir;
+  WalOptions options;
+  options.segment_bytes = 4096;
+  options.tail_cache_bytes = 3000;
+  constexpr std::uint64_t kRecords = 1500;
+  std::vector<RecordLocation> locations;
+  const auto read_all = [&](const Wal& wal) {
+    std::vector<std::uint64_t> buffer;
+    for (const RecordLocation& at : locations) {
+      auto payload = wal.ReadRecord(at, buffer);
+      ASSERT_TRUE(payload.ok()) << at.position << ": " << payload.status().ToString();
+      ASSERT_EQ(reinterpret_cast<std::uintptr_t>(payload->data()) % 8, 0U);
+      ASSERT_EQ(std::vector<std::uint8_t>(payload->begin(), payload->end()), Payload(at.position, 300)) << at.position;
+    }
+  };
+  {
+    auto wal = OpenOrDie(dir.path(), options);
+    auto reader = *wal->NewReader(1);
+    std::mt19937_64 rng(11);
+    std::uint64_t appended = 0;
+    std::vector<std::uint64_t> buffer;
+    while (appended < kRecords) {
+      std::vector<std::vector<std::uint8_t>> payloads;
+      std::vector<RecordInput> batch;
+      const std::uint64_t n = std::min<std::uint64_t>(1 + rng() % 8, kRecords - appended);
+      for (std::uint64_t i = 0; i < n; ++i) payloads.push_back(Payload(appended + i + 1, 300));
+      for (std::uint64_t i = 0; i < n; ++i) batch.push_back({RecordType::kTest, payloads[i], std::nullopt});
+      ASSERT_TRUE(wal->AppendBatch(batch).ok());
+      appended += n;
+      // The reader falls behind the cache now and then, so locations come from both.
+      for (std::uint64_t want = rng() % 5 == 0 ? 1 + rng() % 60 : 0; want > 0; --want) {
+        auto r = reader->Next();
+        ASSERT_TRUE(r.ok()) << r.status().ToString();
+        if (!*r) break;
+        locations.push_back({(*r)->position, (*r)->offset, static_cast<std::uint32_t>((*r)->payload.size())});
+        // Read again at once, mostly from the cache: the location names the same bytes.
+        auto again = wal->ReadRecord(locations.back(), buffer);
+        ASSERT_TRUE(again.ok()) << again.status().ToString();
+        ASSERT_TRUE(std::equal(again->begin(), again->end(), (*r)->payload.begin(), (*r)->payload.end()));
+      }
+    }
+    for (auto r = reader->Next(); r.ok() && *r; r = reader->Next()) {
+      locations.push_back({(*r)->position, (*r)->offset, static_cast<std::uint32_t>((*r)->payload.size())});
+    }
+    ASSERT_EQ(locations.size(), kRecords);
+    read_all(*wal);
+
+    // A location that does not name the record there, whether it is cached or not.
+    const RecordLocation last = locations.back();
+    const RecordLocation first = locations.front();
+    for (const RecordLocation& at : {last, first}) {
+      for (const RecordLocation& wrong :
+           {RecordLocation{at.position, at.offset + 8, at.length},
+            RecordLocation{at.position, at.offset, at.length + 1},
+            RecordLocation{at.position == kRecords ? at.position - 1 : at.position + 1, at.offset, at.length}}) {
+        auto r = wal->ReadRecord(wrong, buffer);
+        ASSERT_FALSE(r.ok()) << wrong.position << " " << wrong.offset << " " << wrong.length;
+        EXPECT_EQ(r.status().code(), StatusCode::kCorruption) << r.status().ToString();
+      }
+    }
+    auto unseen = wal->ReadRecord({kRecords + 1, last.offset, last.length}, buffer);
+    EXPECT_EQ(unseen.status().code(), StatusCode::kInvalidArgument) << unseen.status().ToString();
+    auto none = wal->ReadRecord({0, first.offset, first.length}, buffer);
+    EXPECT_EQ(none.status().code(), StatusCode::kInvalidArgument);
+    auto huge = wal->ReadRecord({first.position, first.offset, options.max_record_bytes + 1}, buffer);
+    EXPECT_EQ(huge.status().code(), StatusCode::kInvalidArgument);
+  }
+  const std::size_t segments = SegmentNames(dir.path()).size();
+  EXPECT_GT(segments, 64U) << "more segments than reads keep open";
+
+  // Reopened, the cache is empty: every record comes from the files, read by four threads at once.
+  auto wal = OpenOrDie(dir.path(), options);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) threads.emplace_back([&] { read_all(*wal); });
+  for (auto& t : threads) t.join();
+
+  // A byte of one payload damaged on disk: that record is Corruption naming its segment; its
+  // neighbours still read.
+  const RecordLocation victim =
+      *std::find_if(locations.begin() + 100, locations.end(), [](const RecordLocation& at) { return at.length > 0; });
+  std::string victim_segment;
+  for (const std::string& name : SegmentNames(dir.path())) {
+    if (*ParseSegmentFileName(name) <= victim.position) victim_segment = name;
+  }
+  {
+    std::fstream file(dir.path() / victim_segment, std::ios::in | std::ios::out | std::ios::binary);
+    file.seekg(static_cast<std::streamoff>(victim.offset + kRecordHeaderSize));
+    char byte = 0;
+    file.get(byte);
+    file.seekp(static_cast<std::streamoff>(victim.offset + kRecordHeaderSize));
+    file.put(static_cast<char>(byte ^ 0x10));
+  }
+  std::vector<std::uint64_t> buffer;
+  auto damaged = wal->ReadRecord(victim, buffer);
+  ASSERT_FALSE(damaged.ok());
+  EXPECT_EQ(damaged.status().code(), StatusCode::kCorruption);
+  EXPECT_NE(damaged.status().ToString().find(victim_segment), std::string::npos) << damaged.status().ToString();
+  EXPECT_NE(damaged.status().ToString().find("checksum"), std::string::npos) << damaged.status().ToString();
+  for (const RecordLocation& at : {locations[victim.position - 2], locations[victim.position]}) {
+    auto r = wal->ReadRecord(at, buffer);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(std::vector<std::uint8_t>(r->begin(), r->end()), Payload(at.position, 300));
+  }
+}
+
 TEST(Wal, BatchesGetConsecutivePositions) {
   TempDir dir;
   auto wal = OpenOrDie(dir.path());

@@ -2,8 +2,10 @@
 // through an Env, so tests substitute one that injects faults (failed fsync, short writes,
 // ENOSPC) or simulates a crash that loses unsynced bytes.
 //
-// Thread-safety: an Env is safe for concurrent use. A File is not: one thread at a time (the WAL
-// serializes its writes; readers use their own File objects).
+// Thread-safety: an Env is safe for concurrent use. A File is not, except that several threads may
+// call ReadAt at once (pread), while nothing writes or truncates it: the WAL serializes its
+// writes, its readers use their own File objects, and reads of single records share one per
+// segment.
 #pragma once
 
 #include <cstdint>
@@ -26,6 +28,7 @@ class File {
   // before `offset` reads as zeros). A failure may leave part of `bytes` written.
   virtual Status WriteAt(std::uint64_t offset, std::span<const std::uint8_t> bytes) = 0;
   // Reads up to out.size() bytes at `offset`; returns how many were read (fewer only at EOF).
+  // Safe to call from several threads at once.
   virtual Result<std::size_t> ReadAt(std::uint64_t offset, std::span<std::uint8_t> out) = 0;
   // Makes the file's data durable (fdatasync).
   virtual Status Sync() = 0;

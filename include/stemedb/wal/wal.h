@@ -134,6 +134,16 @@ struct WalRecord {
   // payload is then the very bytes that were appended with that note, in this process's memory.
   // nullopt for a record read from a file (notes are never written), or appended without one.
   std::optional<RecordNote> note;
+  // Where the record's header starts in its segment file: with `position` and the payload's
+  // length, what Wal::ReadRecord needs to read this record again.
+  std::uint64_t offset = 0;
+};
+
+// Where a record is, as a reader reported it (WalRecord::position, offset and payload size).
+struct RecordLocation {
+  LogPosition position = 0;
+  std::uint64_t offset = 0;  // of the record's header in the segment holding `position`
+  std::uint32_t length = 0;  // payload bytes
 };
 
 class WalReader;
@@ -194,6 +204,18 @@ class Wal {
   // the records of its segment before it, by their headers (each checked); their payloads, which
   // it never returns, are not read.
   Result<std::unique_ptr<WalReader>> NewReader(LogPosition from) const;
+
+  // Reads the one record at `at` into `buffer` and returns its payload there, 8-byte aligned: the
+  // database's indexes keep a location per claim and read records through this, so the log is
+  // the only copy of a record. From the tail cache when the record is there (a copy, no system
+  // call); otherwise one pread of header and payload, checked as a reader checks a record (header
+  // check, position, length, checksum). Sealed and written segments are never rewritten, so a
+  // location stays valid for the life of the log. Segment files opened for these reads stay open,
+  // at most 64 at a time.
+  // Errors: InvalidArgument when `at.position` is not visible yet or `at.length` exceeds the
+  // limit; Corruption, naming segment and offset, when the bytes there are not that record.
+  // Thread-safe; `buffer` is the caller's.
+  Result<std::span<const std::uint8_t>> ReadRecord(const RecordLocation& at, std::vector<std::uint64_t>& buffer) const;
 
   // Memory the tail cache holds now (at most WalOptions::tail_cache_bytes), bookkeeping included.
   std::size_t tail_cache_bytes() const;
