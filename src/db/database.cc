@@ -183,6 +183,7 @@ Result<std::shared_lock<std::shared_mutex>> Database::Impl::Enter(std::string_vi
 }
 
 storage::KVStore& Database::store() { return *impl_->store; }
+const wal::Wal& Database::wal() const { return *impl_->wal; }
 
 std::uint64_t Database::Impl::DropApplied() {
   const wal::LogPosition applied = ingestor->applied_position();
@@ -496,7 +497,7 @@ Status Database::Impl::ForEachCandidate(const std::string& prefix, const std::fu
     snapshot = own.get();
   }
   auto it = store->ScanPrefix(prefix, snapshot);
-  std::vector<std::uint64_t> aligned;
+  std::vector<std::uint64_t> record_buffer;
   std::optional<lens::Candidate> current;
   for (; it->Valid(); it->Next()) {
     STEMEDB_ASSIGN_OR_RETURN(keys::CandidateKeyParts key, keys::ParseCandidateKey(it->key()));
@@ -509,13 +510,10 @@ Status Database::Impl::ForEachCandidate(const std::string& prefix, const std::fu
       if (Status s = keys::DecodeCandidateValue(it->value(), value); !s.ok()) {
         return std::move(s).with_context("stored claim " + key.id.ToHex());
       }
-      std::span<const std::uint8_t> bytes = value.record;
-      if (reinterpret_cast<std::uintptr_t>(bytes.data()) % 8 != 0) {  // iterator values need not be aligned
-        aligned.assign((bytes.size() + 7) / 8, 0);
-        std::memcpy(aligned.data(), bytes.data(), bytes.size());
-        bytes = {reinterpret_cast<const std::uint8_t*>(aligned.data()), bytes.size()};
-      }
-      STEMEDB_ASSIGN_OR_RETURN(SignedAssertion s, ReadStored(bytes, key.id));
+      // The WAL holds the record, its only copy; the summary says where.
+      auto bytes = wal->ReadRecord({value.position, value.record_offset, value.record_length}, record_buffer);
+      if (!bytes.ok()) return std::move(bytes).status().with_context("record of stored claim " + key.id.ToHex());
+      STEMEDB_ASSIGN_OR_RETURN(SignedAssertion s, ReadStored(*bytes, key.id));
       current = lens::Candidate{s.id, std::move(s.assertion), {}};
       // The record's signers were logged with it, at the position its summary holds.
       for (const SignatureEntry& entry : s.signatures) current->signers.push_back(lens::Signer{entry, value.position});

@@ -28,6 +28,7 @@ namespace {
 // what decoding and validation found.
 struct Pending {
   wal::LogPosition position = 0;
+  std::uint64_t offset = 0;  // of the record in its WAL segment: the summary says where it is
   wal::RecordType type = wal::RecordType::kInvalid;
   AlignedBytes payload;
   std::optional<wal::RecordNote> note;       // the appender's, read from the WAL's memory
@@ -395,6 +396,7 @@ Status Ingestor::State::ReadBatch(wal::WalReader& reader, std::vector<Pending>& 
     if (!*record) break;
     Pending& p = out.emplace_back();
     p.position = (*record)->position;
+    p.offset = (*record)->offset;
     p.type = (*record)->type;
     p.payload = AlignedBytes::CopyOf((*record)->payload);
     p.note = (*record)->note;
@@ -724,7 +726,8 @@ Status Ingestor::State::ApplyAssertion(const Pending& p, BatchState& state) {
     // The record's signers are in its summary (validation refused repeated signers); only the
     // agent index gets an entry per signer.
     state.batch.Put(keys::CandidateRecord(a.subject, a.predicate, s.id),
-                    keys::EncodeCandidateValue(a, s.signatures, p.position, p.payload.bytes()));
+                    keys::EncodeCandidateValue(a, s.signatures, p.position, p.offset,
+                                               static_cast<std::uint32_t>(p.payload.bytes().size())));
     if (a.object.kind() == ObjectKind::kEntity) {
       state.batch.Put(keys::Reverse(std::get<EntityId>(a.object.variant()), s.id), std::string_view());
     }

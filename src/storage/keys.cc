@@ -228,7 +228,7 @@ std::uint64_t LoadLittleEndian64(const std::uint8_t* p) {
   }
   return v;
 }
-constexpr std::size_t kCandidateFixedSize = 1 + 4 + 4 + 4 + 8 + Hash::kSize;
+constexpr std::size_t kCandidateFixedSize = 1 + 4 + 4 + 4 + 8 + 8 + 4 + Hash::kSize;
 
 void PutU32(std::string& out, std::uint32_t v) {
   for (int i = 0; i < 4; ++i) out += static_cast<char>((v >> (8 * i)) & 0xFF);
@@ -272,7 +272,7 @@ Result<CandidateKeyParts> ParseCandidateKey(std::string_view key) {
 }
 
 std::string EncodeCandidateValue(const Assertion& assertion, std::span<const SignatureEntry> signers,
-                                 std::uint64_t position, std::span<const std::uint8_t> record) {
+                                 std::uint64_t position, std::uint64_t record_offset, std::uint32_t record_length) {
   const std::string value_key = ValueKey(assertion.object);
   std::vector<const SignatureEntry*> by_agent;
   by_agent.reserve(signers.size());
@@ -281,12 +281,14 @@ std::string EncodeCandidateValue(const Assertion& assertion, std::span<const Sig
             [](const SignatureEntry* a, const SignatureEntry* b) { return a->agent < b->agent; });
   std::string out;
   out.reserve(kCandidateFixedSize + (assertion.parent ? Hash::kSize : 0) + signers.size() * kSummarySignerSize +
-              value_key.size() + record.size());
+              value_key.size());
   out += static_cast<char>(assertion.parent ? kHasParent : 0);
   PutU32(out, std::bit_cast<std::uint32_t>(assertion.confidence));
   PutU32(out, static_cast<std::uint32_t>(value_key.size()));
   PutU32(out, static_cast<std::uint32_t>(signers.size()));
   PutU64(out, position);
+  PutU64(out, record_offset);
+  PutU32(out, record_length);
   Append(out, assertion.source_hash.bytes());
   if (assertion.parent) Append(out, assertion.parent->bytes());
   for (const SignatureEntry* s : by_agent) {
@@ -294,7 +296,6 @@ std::string EncodeCandidateValue(const Assertion& assertion, std::span<const Sig
     PutU64(out, static_cast<std::uint64_t>(s->signed_at.micros()));
   }
   out += value_key;
-  Append(out, record);
   return out;
 }
 
@@ -308,13 +309,16 @@ Status DecodeCandidateValue(std::span<const std::uint8_t> value, CandidateValue&
   const std::uint32_t key_size = GetU32(value.data() + 5);
   out.signer_count = GetU32(value.data() + 9);
   out.position = LoadLittleEndian64(value.data() + 13);
-  out.source_hash = Hash::FromBytes(value.subspan(21, Hash::kSize));
+  out.record_offset = LoadLittleEndian64(value.data() + 21);
+  out.record_length = GetU32(value.data() + 29);
+  out.source_hash = Hash::FromBytes(value.subspan(33, Hash::kSize));
   std::size_t at = kCandidateFixedSize;
   const std::size_t parent_size = (flags & kHasParent) != 0 ? Hash::kSize : 0;
   // Sums of 32-bit sizes in 64 bits: no overflow.
   const std::uint64_t signers_size = std::uint64_t{out.signer_count} * kSummarySignerSize;
-  if (value.size() - at < parent_size + signers_size + key_size) {
-    return Status::Corruption(fmt::format("candidate value of {} bytes is shorter than its summary", value.size()));
+  if (value.size() - at != parent_size + signers_size + key_size) {
+    return Status::Corruption(fmt::format("candidate value of {} bytes is not as long as its summary says ({})",
+                                          value.size(), at + parent_size + signers_size + key_size));
   }
   if (parent_size != 0) {
     out.parent.emplace(Hash::FromBytes(value.subspan(at, Hash::kSize)));
@@ -332,7 +336,6 @@ Status DecodeCandidateValue(std::span<const std::uint8_t> value, CandidateValue&
   at += signers_size;
   out.value_key = {reinterpret_cast<const char*>(value.data() + at), key_size};
   if (!IsValueKey(out.value_key)) return CheckValueKey(out.value_key).with_context("candidate value");
-  out.record = value.subspan(at + key_size);
   return Status::Ok();
 }
 

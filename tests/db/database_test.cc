@@ -1527,8 +1527,10 @@ TEST(Database, DamagedSummariesAreCorruptionNotAnswers) {
   ASSERT_TRUE(stored.ok() && stored->has_value());
   const std::string good((*stored)->view());
   // A summary cut short, and one whose value key names no kind: each read says which claim.
+  // flags, confidence, value key size 1, no signers, position, record offset and length, source hash,
+  // value key.
   const std::string no_kind = std::string(1, '\0') + good.substr(1, 4) + std::string("\x01\0\0\0", 4) +
-                              std::string(32, 'h') + std::string(1, '\x0F');
+                              std::string(4 + 8 + 8 + 4, '\0') + std::string(32, 'h') + std::string(1, '\x0F');
   for (const std::string& damaged : {good.substr(0, 20), no_kind}) {
     storage::WriteBatch damage;
     damage.Put(record_key, damaged);
@@ -1541,6 +1543,69 @@ TEST(Database, DamagedSummariesAreCorruptionNotAnswers) {
     ASSERT_FALSE(candidates.ok());
     EXPECT_EQ(candidates.status().code(), StatusCode::kCorruption);
   }
+}
+
+// The log is the only copy of a record: the indexes hold its summary and where it is, and reads
+// that return records read it there, checked; damage to it is Corruption naming the claim and the
+// segment, never another answer, and a resolve, which reads summaries only, still answers.
+TEST(Database, RecordsAreReadFromTheLogTheirOnlyCopy) {
+  TempDir dir;
+  DatabaseOptions options;
+  options.wal.tail_cache_bytes = 0;  // every record is read back from the files
+  auto opened = Database::Open(dir / "db", options);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  auto& db = *opened;
+  for (std::uint64_t k = 1; k <= 20; ++k) SubmitOrDie(*db, SignedFor(k * 17 + 3, {1, 2}));
+  const SignedAssertion s = SignedFor(3, {1, 2});
+  SubmitOrDie(*db, s);
+
+  // No signature of the record is in the store, in any key or value.
+  for (const auto& [key, value] : Dump(db->store())) {
+    for (const SignatureEntry& e : s.signatures) {
+      const std::string_view signature(reinterpret_cast<const char*>(e.signature.data()), e.signature.size());
+      ASSERT_EQ(key.find(signature), std::string::npos) << "a signature in a key";
+      ASSERT_EQ(value.find(signature), std::string::npos) << "a signature in the value of a key of " << key.size();
+    }
+  }
+  auto got = db->Get(s.id);
+  ASSERT_TRUE(got.ok() && got->has_value()) << got.status().ToString();
+  EXPECT_EQ((*got)->assertion, s.assertion);
+  EXPECT_EQ(Sorted((*got)->signatures), Sorted(s.signatures));
+
+  // One byte of the record's payload changed in the log.
+  auto stored = db->store().Get(keys::CandidateRecord(s.assertion.subject, s.assertion.predicate, s.id));
+  ASSERT_TRUE(stored.ok() && stored->has_value());
+  keys::CandidateValue summary;
+  ASSERT_TRUE(keys::DecodeCandidateValue((*stored)->bytes(), summary).ok());
+  const auto segment = dir / "db" / "wal" / wal::SegmentFileName(1);
+  const auto flip = [&] {
+    std::fstream file(segment, std::ios::in | std::ios::out | std::ios::binary);
+    const auto at = static_cast<std::streamoff>(summary.record_offset + wal::kRecordHeaderSize + 40);
+    file.seekg(at);
+    char byte = 0;
+    file.get(byte);
+    file.seekp(at);
+    file.put(static_cast<char>(byte ^ 0x01));
+  };
+  flip();
+  auto damaged = db->Get(s.id);
+  ASSERT_FALSE(damaged.ok());
+  EXPECT_EQ(damaged.status().code(), StatusCode::kCorruption);
+  EXPECT_NE(damaged.status().ToString().find(s.id.ToHex()), std::string::npos) << damaged.status().ToString();
+  EXPECT_NE(damaged.status().ToString().find(wal::SegmentFileName(1)), std::string::npos)
+      << damaged.status().ToString();
+  auto candidates = db->Candidates(s.assertion.subject, s.assertion.predicate);
+  ASSERT_FALSE(candidates.ok());
+  EXPECT_EQ(candidates.status().code(), StatusCode::kCorruption);
+  auto others = db->Get(SignedFor(20 * 17 + 3).id);
+  EXPECT_TRUE(others.ok() && others->has_value()) << others.status().ToString();
+  auto resolved = db->Resolve(s.assertion.subject, s.assertion.predicate, lens::LensKind::kConsensus);
+  ASSERT_TRUE(resolved.ok()) << resolved.status().ToString();
+  // Nothing was remembered of the damage: put right, the record reads again.
+  flip();
+  got = db->Get(s.id);
+  ASSERT_TRUE(got.ok() && got->has_value()) << got.status().ToString();
+  EXPECT_EQ((*got)->assertion, s.assertion);
 }
 
 TEST(DatabaseVerify, ReportsRecordsThatFailValidation) {

@@ -46,11 +46,11 @@ std::vector<std::pair<std::string, Acked>> RunAndKill(const std::filesystem::pat
   return acked;
 }
 
-// The indexes agree with the records: every H: location leads to exactly one C: record, whose
-// claim has that ID and is valid, and whose summary says what the record says, its signers
-// included (each with its A: twin); every C: co-signer entry belongs to a stored record, names an
+// The indexes agree with the records: every H: location leads to exactly one C: summary, whose
+// record (read from the log where the summary says) has that ID and is valid, and whose summary says what the record
+// says, its signers included (each with its A: twin); every C: co-signer entry belongs to a stored record, names an
 // agent the record does not, verifies, and has its A: twin.
-void CheckConsistency(storage::KVStore& store) {
+void CheckConsistency(storage::KVStore& store, const wal::Wal& log) {
   const auto dump = testing::Dump(store);
   // The agent index's entries, read first: (agent, claim) -> how many entries name the pair.
   std::map<std::pair<AgentId, AssertionId>, int> agent_index;
@@ -87,7 +87,10 @@ void CheckConsistency(storage::KVStore& store) {
       const Status s =
           keys::DecodeCandidateValue({reinterpret_cast<const std::uint8_t*>(stored.data()), stored.size()}, summary);
       ASSERT_TRUE(s.ok()) << s.ToString();
-      auto decoded = DecodeRecord(summary.record);
+      std::vector<std::uint64_t> buffer;
+      auto record = log.ReadRecord({summary.position, summary.record_offset, summary.record_length}, buffer);
+      ASSERT_TRUE(record.ok()) << record.status().ToString();
+      auto decoded = DecodeRecord(*record);
       ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
       ASSERT_EQ(decoded->id, id);
       ASSERT_TRUE(ValidateSignedAssertion(*decoded).ok());
@@ -174,7 +177,7 @@ TEST(DatabaseCrash, KilledDuringIngestLosesNothingAcknowledged) {
     }
     EXPECT_EQ((*db)->stats().ingest.records_rejected, 0U);
     if (!full) continue;
-    CheckConsistency((*db)->store());
+    CheckConsistency((*db)->store(), (*db)->wal());
     // Nothing invented: every stored claim is one the child built.
     auto it = (*db)->store().ScanPrefix("H:");
     std::size_t stored = 0;

@@ -33,14 +33,13 @@ SignatureEntry Signer(std::uint8_t first_byte, std::int64_t signed_at) {
   return e;
 }
 
-TEST(CandidateValue, CarriesTheSummaryThenTheRecord) {
-  const std::string record = "the record bytes";
+TEST(CandidateValue, CarriesTheSummaryAndWhereTheRecordIs) {
   // Given out of agent order: the summary lists them in agent order.
   const std::vector<SignatureEntry> signers = {Signer(9, 1700000000000002), Signer(3, 1700000000000001),
                                                Signer(200, -5)};
   for (const auto& parent : {std::optional<AssertionId>(), std::optional<AssertionId>(AssertionId(Blake3("p")))}) {
     const Assertion a = Claim(parent);
-    const std::string value = EncodeCandidateValue(a, signers, 4242, Bytes(record));
+    const std::string value = EncodeCandidateValue(a, signers, 4242, 0x1'0000'0038ULL, 312);
     CandidateValue decoded;
     // Decoding into a value that held a parent clears it when the claim has none.
     decoded.parent = AssertionId(Blake3("stale"));
@@ -51,20 +50,21 @@ TEST(CandidateValue, CarriesTheSummaryThenTheRecord) {
     EXPECT_EQ(decoded.parent, a.parent);
     EXPECT_EQ(decoded.value_key, ValueKey(a.object));
     EXPECT_EQ(decoded.position, 4242U);
+    EXPECT_EQ(decoded.record_offset, 0x1'0000'0038ULL);
+    EXPECT_EQ(decoded.record_length, 312U);
     ASSERT_EQ(decoded.signer_count, 3U);
     for (std::size_t i = 0; i < 3; ++i) {
       const SignatureEntry& want = signers[std::array<std::size_t, 3>{1, 0, 2}[i]];
       EXPECT_EQ(SummarySignerAgent(decoded, i), want.agent) << i;
       EXPECT_EQ(SummarySignerTime(decoded, i), want.signed_at) << i;
     }
-    EXPECT_EQ(std::string(reinterpret_cast<const char*>(decoded.record.data()), decoded.record.size()), record);
   }
 }
 
 TEST(CandidateValue, SignersOutOfOrderOrOverlongAreCorruption) {
   const std::vector<SignatureEntry> signers = {Signer(1, 1), Signer(2, 2)};
-  const std::string value = EncodeCandidateValue(Claim(std::nullopt), signers, 7, Bytes("record"));
-  constexpr std::size_t kSignersAt = 1 + 4 + 4 + 4 + 8 + 32;
+  const std::string value = EncodeCandidateValue(Claim(std::nullopt), signers, 7, 80, 6);
+  constexpr std::size_t kSignersAt = 1 + 4 + 4 + 4 + 8 + 8 + 4 + 32;
   CandidateValue decoded;
   ASSERT_TRUE(DecodeCandidateValue(Bytes(value), decoded).ok());
   std::string swapped = value;  // the two agents exchanged
@@ -83,19 +83,20 @@ TEST(CandidateValue, SignersOutOfOrderOrOverlongAreCorruption) {
 
 TEST(CandidateValue, EveryTruncationAndUnknownFlagIsCorruption) {
   const std::vector<SignatureEntry> signers = {Signer(1, 1)};
-  const std::string value = EncodeCandidateValue(Claim(AssertionId(Blake3("p"))), signers, 3, {});
-  // Without a record, every strict prefix lacks part of the summary.
+  const std::string value = EncodeCandidateValue(Claim(AssertionId(Blake3("p"))), signers, 3, 32, 400);
+  // Every strict prefix lacks part of the summary, and a byte more is not a summary either.
   CandidateValue decoded;
   for (std::size_t size = 0; size < value.size(); ++size) {
     const Status s = DecodeCandidateValue(Bytes(value.substr(0, size)), decoded);
     ASSERT_FALSE(s.ok()) << size;
     EXPECT_EQ(s.code(), StatusCode::kCorruption);
   }
+  EXPECT_EQ(DecodeCandidateValue(Bytes(value + '\0'), decoded).code(), StatusCode::kCorruption);
   std::string flagged = value;
   flagged[0] = '\x03';
   EXPECT_EQ(DecodeCandidateValue(Bytes(flagged), decoded).code(), StatusCode::kCorruption);
   std::string bad_kind = value;
-  bad_kind[1 + 4 + 4 + 4 + 8 + 32 + 32 + 40] = '\x0F';  // the value key's kind
+  bad_kind[1 + 4 + 4 + 4 + 8 + 8 + 4 + 32 + 32 + 40] = '\x0F';  // the value key's kind
   const Status s = DecodeCandidateValue(Bytes(bad_kind), decoded);
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.message().find("value key"), std::string::npos) << s.message();

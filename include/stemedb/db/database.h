@@ -274,8 +274,9 @@ class Database {
   // Thread-safety above). Idempotent; the destructor calls it.
   Status Close();
 
-  // For tests and tools: the underlying store. REQUIRES: not closed.
+  // For tests and tools: the underlying store and log. REQUIRES: not closed.
   storage::KVStore& store();
+  const wal::Wal& wal() const;
 
  private:
   struct Impl;

@@ -5,10 +5,10 @@
 // scan of "C:Tes\0" never matches "C:Tesla\0...". IDs, hashes and agents are raw bytes.
 //
 //   H:{id}                             -> {subject}\0{predicate}: where the claim's entries are
-//   C:{subject}\0{predicate}\0{id}\0   -> claim summary ‖ the record (canonical SignedClaim, as first
-//                                        received); the summary holds what lenses read, the
-//                                        record's signers included, so that a resolve never
-//                                        decodes a record (EncodeCandidateValue)
+//   C:{subject}\0{predicate}\0{id}\0   -> claim summary: what lenses read, the record's signers
+//                                        included, and where the record (canonical SignedClaim,
+//                                        as first received) is in the WAL, its only copy
+//                                        (EncodeCandidateValue)
 //   C:{subject}\0{predicate}\0{id}\1{agent} -> signature (64) ‖ signed_at (int64 LE) ‖ WAL position
 //                                        (u64 LE) of a co-signer: a signer that joined after the
 //                                        record, right after it; a claim with all its signers,
@@ -44,8 +44,9 @@ namespace stemedb::storage::keys {
 // 2: signature values carry their WAL position. 3: the record and its signatures are stored once,
 // under C:; H: says where. 4: the C: record value starts with the claim's summary. 5: the summary
 // holds the record's signers; C:...\1 entries are for co-signers only. 6: the agent index holds
-// one key per agent and range of log positions (AgentRange), not one per signature.
-inline constexpr std::uint64_t kFormatVersion = 6;
+// one key per agent and range of log positions (AgentRange), not one per signature. 7: records
+// stay in the WAL only; the summary says where (record offset and length).
+inline constexpr std::uint64_t kFormatVersion = 7;
 inline constexpr std::string_view kApplied = "M:applied";
 inline constexpr std::string_view kFormat = "M:format";
 inline constexpr char kCandidateRecord = '\0';
@@ -149,38 +150,39 @@ struct CandidateKeyParts {
 // Errors: Corruption when `key` is neither a C: record key nor a C: signature key.
 Result<CandidateKeyParts> ParseCandidateKey(std::string_view key);
 
-// What a lens reads of a claim, stored before its record under C:{subject}\0{predicate}\0{id}\0:
+// What a lens reads of a claim, and where its record is, under C:{subject}\0{predicate}\0{id}\0:
 //   flags (1 byte; bit 0: has a parent) ‖ confidence (float32 bits, uint32 little-endian) ‖
 //   value key size (uint32 LE) ‖ signer count (uint32 LE) ‖ WAL position of the record (uint64 LE) ‖
+//   the record's offset in its WAL segment (uint64 LE) ‖ its length (uint32 LE) ‖
 //   source hash (32) ‖ parent ID (32, when flagged) ‖
 //   the record's signers, ascending by agent: agent (32) ‖ signed_at (int64 LE), each ‖
-//   value key (ValueKey of the object) ‖ record
+//   value key (ValueKey of the object)
 // The record's signers are logged at the record's position. The views point into the bytes it
 // was decoded from.
 struct CandidateValue {
   float confidence = 0;
   Hash source_hash;
   std::optional<AssertionId> parent;
-  std::uint64_t position = 0;
+  std::uint64_t position = 0;       // of the record in the WAL
+  std::uint64_t record_offset = 0;  // of its header in its WAL segment (wal::RecordLocation)
+  std::uint32_t record_length = 0;  // of its payload
   std::size_t signer_count = 0;
   std::span<const std::uint8_t> signers;  // signer_count entries of kSummarySignerSize bytes
   std::string_view value_key;
-  std::span<const std::uint8_t> record;
 };
 inline constexpr std::size_t kSummarySignerSize = AgentId::kSize + 8;
 // Signer i of a decoded summary. REQUIRES: i < value.signer_count.
 AgentId SummarySignerAgent(const CandidateValue& value, std::size_t i);
 Timestamp SummarySignerTime(const CandidateValue& value, std::size_t i);
 
-// `record` is the canonical SignedClaim of `assertion`, signed by `signers`, as stored at WAL
-// position `position`.
+// The summary of `assertion`, signed by `signers`, whose record (its canonical SignedClaim) the
+// WAL holds at `position`: `record_length` bytes at `record_offset` of the segment.
 std::string EncodeCandidateValue(const Assertion& assertion, std::span<const SignatureEntry> signers,
-                                 std::uint64_t position, std::span<const std::uint8_t> record);
+                                 std::uint64_t position, std::uint64_t record_offset, std::uint32_t record_length);
 // Decodes into `out` (an out-parameter because index scans decode one per entry, and handing ~100
 // bytes back through a Result costs more than the decoding). Errors: Corruption when the value is
-// too short for its sizes, has unknown flags, signers out of order or a malformed value key; `out`
-// is then unspecified.
-// The record itself is not opened.
+// not exactly as long as its sizes say, has unknown flags, signers out of order or a malformed
+// value key; `out` is then unspecified.
 Status DecodeCandidateValue(std::span<const std::uint8_t> value, CandidateValue& out);
 
 // The assertion ID at the end of a key of `prefix_length` + 32 bytes (+ suffix).
