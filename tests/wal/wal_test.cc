@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <fstream>
+#include <limits>
 #include <random>
 #include <set>
 #include <thread>
@@ -171,6 +172,27 @@ TEST(Wal, NotesComeOnlyFromTheTailCache) {
 // A reader that falls behind a small tail cache reads the files, across segment rolls, and picks
 // the cache up again once it catches up: every record once, in order, intact; a note exactly when
 // the record came from memory, and both sources used.
+// Appends one batch of 1 to 8 records (no more than `limit` in all) after the `appended` so far,
+// and counts them there: record k holds Payload(k, 300) and, with `notes`, NoteFor(k).
+bool AppendSomeRecords(Wal& wal, std::mt19937_64& rng, std::uint64_t& appended, bool notes,
+                       std::uint64_t limit = std::numeric_limits<std::uint64_t>::max()) {
+  const std::uint64_t n = std::min<std::uint64_t>(1 + rng() % 8, limit - appended);
+  std::vector<std::vector<std::uint8_t>> payloads;
+  std::vector<RecordInput> batch;
+  for (std::uint64_t k = appended + 1; k <= appended + n; ++k) payloads.push_back(Payload(k, 300));
+  for (std::uint64_t i = 0; i < n; ++i) {
+    batch.push_back({RecordType::kTest, payloads[i], notes ? std::optional(NoteFor(appended + i + 1)) : std::nullopt});
+  }
+  const auto result = wal.AppendBatch(batch);
+  EXPECT_TRUE(result.ok()) << result.status().ToString();
+  appended += result.ok() ? n : 0;
+  return result.ok();
+}
+
+// How many records to read before the next batch: none mostly, now and then up to 60, so that a
+// reader keeps falling behind the tail cache and catching up.
+std::uint64_t ReadsBeforeNextBatch(std::mt19937_64& rng) { return rng() % 5 == 0 ? 1 + rng() % 60 : 0; }
+
 TEST(Wal, ReaderMovesBetweenTheFilesAndTheTailCache) {
   TempDir dir;
   WalOptions options;
@@ -184,16 +206,8 @@ TEST(Wal, ReaderMovesBetweenTheFilesAndTheTailCache) {
   std::size_t from_memory = 0;
   std::size_t from_files = 0;
   while (read < 600) {
-    // Append a batch of 1..8 records; now and then read up to 60 of what is visible, so the
-    // reader keeps falling behind the cache and catching up.
-    std::vector<std::vector<std::uint8_t>> payloads;
-    std::vector<RecordInput> batch;
-    const std::uint64_t n = 1 + rng() % 8;
-    for (std::uint64_t i = 0; i < n; ++i) payloads.push_back(Payload(appended + i + 1, 300));
-    for (std::uint64_t i = 0; i < n; ++i) batch.push_back({RecordType::kTest, payloads[i], NoteFor(appended + i + 1)});
-    ASSERT_TRUE(wal->AppendBatch(batch).ok());
-    appended += n;
-    for (std::uint64_t want = rng() % 5 == 0 ? 1 + rng() % 60 : 0; want > 0; --want) {
+    ASSERT_TRUE(AppendSomeRecords(*wal, rng, appended, /*notes=*/true));
+    for (std::uint64_t want = ReadsBeforeNextBatch(rng); want > 0; --want) {
       auto r = reader->Next();
       ASSERT_TRUE(r.ok()) << r.status().ToString();
       if (!*r) break;
@@ -240,15 +254,9 @@ TEST(Wal, RecordsAreReadAgainWhereReadersFoundThem) {
     std::uint64_t appended = 0;
     std::vector<std::uint64_t> buffer;
     while (appended < kRecords) {
-      std::vector<std::vector<std::uint8_t>> payloads;
-      std::vector<RecordInput> batch;
-      const std::uint64_t n = std::min<std::uint64_t>(1 + rng() % 8, kRecords - appended);
-      for (std::uint64_t i = 0; i < n; ++i) payloads.push_back(Payload(appended + i + 1, 300));
-      for (std::uint64_t i = 0; i < n; ++i) batch.push_back({RecordType::kTest, payloads[i], std::nullopt});
-      ASSERT_TRUE(wal->AppendBatch(batch).ok());
-      appended += n;
+      ASSERT_TRUE(AppendSomeRecords(*wal, rng, appended, /*notes=*/false, kRecords));
       // The reader falls behind the cache now and then, so locations come from both.
-      for (std::uint64_t want = rng() % 5 == 0 ? 1 + rng() % 60 : 0; want > 0; --want) {
+      for (std::uint64_t want = ReadsBeforeNextBatch(rng); want > 0; --want) {
         auto r = reader->Next();
         ASSERT_TRUE(r.ok()) << r.status().ToString();
         if (!*r) break;
