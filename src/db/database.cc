@@ -512,7 +512,13 @@ Status Database::Impl::ForEachCandidate(const std::string& prefix, const std::fu
       }
       // The WAL holds the record, its only copy; the summary says where.
       auto bytes = wal->ReadRecord({value.position, value.record_offset, value.record_length}, record_buffer);
-      if (!bytes.ok()) return std::move(bytes).status().with_context("record of stored claim " + key.id.ToHex());
+      if (!bytes.ok()) {
+        Status s = std::move(bytes).status();
+        // A location the log does not have (a position past its end, a length past its limit) is
+        // damage to the summary, not a caller's bad argument.
+        if (s.code() == StatusCode::kInvalidArgument) s = Status::Corruption(s.message());
+        return std::move(s).with_context("record of stored claim " + key.id.ToHex());
+      }
       STEMEDB_ASSIGN_OR_RETURN(SignedAssertion s, ReadStored(*bytes, key.id));
       current = lens::Candidate{s.id, std::move(s.assertion), {}};
       // The record's signers were logged with it, at the position its summary holds.

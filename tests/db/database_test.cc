@@ -1606,6 +1606,24 @@ TEST(Database, RecordsAreReadFromTheLogTheirOnlyCopy) {
   got = db->Get(s.id);
   ASSERT_TRUE(got.ok() && got->has_value()) << got.status().ToString();
   EXPECT_EQ((*got)->assertion, s.assertion);
+
+  // A summary that places the record past the log's end, or makes it longer than a record can
+  // be, is damage to the index: Corruption, as for a damaged record.
+  const std::string good((*stored)->view());
+  constexpr std::size_t kPositionAt = 13, kLengthAt = 29;
+  std::string past_end = good;
+  std::fill_n(past_end.begin() + kPositionAt, 8, '\x7F');
+  std::string too_long = good;
+  std::fill_n(too_long.begin() + kLengthAt, 4, '\x7F');
+  for (const std::string& bad_summary : {past_end, too_long}) {
+    storage::WriteBatch damage;
+    damage.Put(keys::CandidateRecord(s.assertion.subject, s.assertion.predicate, s.id), bad_summary);
+    ASSERT_TRUE(db->store().Write(damage).ok());
+    auto misplaced = db->Get(s.id);
+    ASSERT_FALSE(misplaced.ok());
+    EXPECT_EQ(misplaced.status().code(), StatusCode::kCorruption) << misplaced.status().ToString();
+    EXPECT_NE(misplaced.status().ToString().find(s.id.ToHex()), std::string::npos) << misplaced.status().ToString();
+  }
 }
 
 TEST(DatabaseVerify, ReportsRecordsThatFailValidation) {
