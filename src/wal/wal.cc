@@ -720,14 +720,13 @@ Result<std::span<const std::uint8_t>> Wal::ReadRecord(const RecordLocation& at,
   auto n = file.first->ReadAt(at.offset, whole);
   if (!n.ok()) return std::move(n).status().with_context(where());
   if (*n != footprint) return Status::Corruption(where() + ": truncated record");
-  const auto header_bytes = std::span<const std::uint8_t, kRecordHeaderSize>(bytes, kRecordHeaderSize);
-  auto header = DecodeRecordHeader(header_bytes);
-  if (!header.ok()) return std::move(header).status().with_context(where());
-  if (header->position != at.position || header->payload_length != at.length) {
-    return Status::Corruption(fmt::format("{}: the record there is position {} of {} bytes, not position {} of {}",
-                                          where(), header->position, header->payload_length, at.position, at.length));
+  // The checks recovery and Repair make: header, position, limit, checksum, padding.
+  const internal::RecordCheck check = internal::CheckRecordAt(whole, 0, at.position, s.options.max_record_bytes);
+  if (!check.header) return Status::Corruption(where() + ": " + check.problem);
+  if (check.header->payload_length != at.length) {
+    return Status::Corruption(
+        fmt::format("{}: the record there is {} bytes, not {}", where(), check.header->payload_length, at.length));
   }
-  if (!RecordChecksumMatches(header_bytes, payload)) return Status::Corruption(where() + ": record checksum mismatch");
   return payload;
 }
 
