@@ -54,14 +54,16 @@ struct DecodeLimits {
   std::uint64_t traversal_limit_words = 128ULL * 1024;
   int nesting_limit = 16;
   // SignedClaimView::Open checks that the bytes are exactly the canonical encoding of what they
-  // hold (one record, one encoding). Records the ingestor stored after that check, read back from
-  // the indexes (whose blocks RocksDB checksums), may skip the re-check: it costs a copy of the
-  // record per read. Bytes from anywhere else must not.
+  // hold (one record, one encoding). Records the ingestor indexed after that check, read back from
+  // the log by Wal::ReadRecord (which checks their checksum), may skip the re-check: it costs a
+  // re-encoding per read. Bytes from anywhere else must not.
   bool require_exact_encoding = true;
-  // Skips Cap'n Proto's walk of the whole layout (isCanonical). Only for bytes this process
-  // encoded itself and never let out of memory, such as the ingestor's records that carry their
-  // submission's note; requires require_exact_encoding = false. Every field is still read once at
-  // Open, bounds-checked by the reader, so hostile bytes still give a status, never a crash.
+  // Skips Cap'n Proto's walk of the whole layout (isCanonical); requires require_exact_encoding =
+  // false. Only for bytes whose layout was checked before and that cannot have changed since:
+  // bytes this process encoded itself and never let out of memory (the ingestor's records that
+  // carry their submission's note), or records the ingestor indexed, read back through the log's
+  // checksum. Every field is still read once at Open, bounds-checked by the reader, so hostile
+  // bytes still give a status, never a crash.
   bool trusted_layout = false;
 };
 
