@@ -169,9 +169,6 @@ TEST(Wal, NotesComeOnlyFromTheTailCache) {
   }
 }
 
-// A reader that falls behind a small tail cache reads the files, across segment rolls, and picks
-// the cache up again once it catches up: every record once, in order, intact; a note exactly when
-// the record came from memory, and both sources used.
 // Appends one batch of 1 to 8 records (no more than `limit` in all) after the `appended` so far,
 // and counts them there: record k holds Payload(k, 300) and, with `notes`, NoteFor(k).
 bool AppendSomeRecords(Wal& wal, std::mt19937_64& rng, std::uint64_t& appended, bool notes,
@@ -193,6 +190,9 @@ bool AppendSomeRecords(Wal& wal, std::mt19937_64& rng, std::uint64_t& appended, 
 // reader keeps falling behind the tail cache and catching up.
 std::uint64_t ReadsBeforeNextBatch(std::mt19937_64& rng) { return rng() % 5 == 0 ? 1 + rng() % 60 : 0; }
 
+// A reader that falls behind a small tail cache reads the files, across segment rolls, and picks
+// the cache up again once it catches up: every record once, in order, intact; a note exactly when
+// the record came from memory, and both sources used.
 TEST(Wal, ReaderMovesBetweenTheFilesAndTheTailCache) {
   TempDir dir;
   WalOptions options;
