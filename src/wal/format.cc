@@ -95,6 +95,11 @@ Result<RecordHeader> DecodeRecordHeader(std::span<const std::uint8_t, kRecordHea
   if (std::memcmp(bytes.data() + 20, header_check.bytes().data(), 4) != 0) {
     return Status::Corruption("record header check mismatch");
   }
+  return DecodeChecksummedRecordHeader(bytes);
+}
+
+Result<RecordHeader> DecodeChecksummedRecordHeader(std::span<const std::uint8_t, kRecordHeaderSize> bytes) {
+  if (std::memcmp(bytes.data(), kRecordMagic.data(), 4) != 0) return Status::Corruption("bad record magic");
   if (bytes[5] != 0 || bytes[6] != 0 || bytes[7] != 0) return Status::Corruption("record header reserved bytes set");
   RecordHeader h;
   h.type = static_cast<RecordType>(bytes[4]);

@@ -54,6 +54,23 @@ RecordCheck CheckRecordAt(std::span<const std::uint8_t> segment, std::uint64_t o
   return out;
 }
 
+RecordCheck CheckRecordOfLength(std::span<const std::uint8_t> record, LogPosition expected_position,
+                                std::uint32_t payload_length, std::uint32_t max_record_bytes) {
+  if (payload_length <= max_record_bytes && record.size() == RecordFootprint(payload_length)) {
+    const auto header_bytes = record.first<kRecordHeaderSize>();
+    if (RecordChecksumMatches(header_bytes, record.subspan(kRecordHeaderSize, payload_length))) {
+      auto header = DecodeChecksummedRecordHeader(header_bytes);
+      if (header.ok() && header->position == expected_position && header->payload_length == payload_length &&
+          AllZero(record.subspan(kRecordHeaderSize + payload_length))) {
+        RecordCheck out;
+        out.header = *header;
+        return out;
+      }
+    }
+  }
+  return CheckRecordAt(record, 0, expected_position, max_record_bytes);
+}
+
 SegmentScan ScanSegment(std::span<const std::uint8_t> segment, LogPosition first_position,
                         std::uint32_t max_record_bytes) {
   SegmentScan scan;

@@ -37,4 +37,13 @@ struct RecordCheck {
 RecordCheck CheckRecordAt(std::span<const std::uint8_t> segment, std::uint64_t offset,
                           std::optional<LogPosition> expected_position, std::uint32_t max_record_bytes);
 
+// The same check of a record whose payload length the caller already knows (an index said where the
+// record is and how long), `record` being the bytes from its header on, exactly its footprint. The
+// checksum over that length comes first, and it covers the header's own check, which is therefore not
+// computed again: one BLAKE3 pass instead of two. Any mismatch falls back to CheckRecordAt, so a
+// problem is reported with the same reason either way; a header naming another length is reported
+// as CheckRecordAt finds it (the caller compares the lengths).
+RecordCheck CheckRecordOfLength(std::span<const std::uint8_t> record, LogPosition expected_position,
+                                std::uint32_t payload_length, std::uint32_t max_record_bytes);
+
 }  // namespace stemedb::wal::internal

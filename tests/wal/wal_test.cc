@@ -302,23 +302,42 @@ TEST(Wal, RecordsAreReadAgainWhereReadersFoundThem) {
   for (int t = 0; t < 4; ++t) threads.emplace_back([&] { read_all(*wal); });
   for (auto& t : threads) t.join();
 
-  // A byte of one payload damaged on disk: that record is Corruption naming its segment; its
-  // neighbours still read.
+  // Damage on disk, a byte at a time, to one record's header and then to another's payload. Each
+  // read of the damaged record is Corruption naming its segment; its neighbours still read.
   const RecordLocation victim =
       *std::find_if(locations.begin() + 100, locations.end(), [](const RecordLocation& at) { return at.length > 0; });
-  std::string victim_segment;
-  for (const std::string& name : SegmentNames(dir.path())) {
-    if (*ParseSegmentFileName(name) <= victim.position) victim_segment = name;
-  }
-  {
-    std::fstream file(dir.path() / victim_segment, std::ios::in | std::ios::out | std::ios::binary);
-    file.seekg(static_cast<std::streamoff>(victim.offset + kRecordHeaderSize));
+  const auto segment_of = [&](LogPosition position) {
+    std::string segment;
+    for (const std::string& name : SegmentNames(dir.path())) {
+      if (*ParseSegmentFileName(name) <= position) segment = name;
+    }
+    return segment;
+  };
+  const auto flip = [&](const std::string& segment, std::uint64_t offset) {
+    std::fstream file(dir.path() / segment, std::ios::in | std::ios::out | std::ios::binary);
+    file.seekg(static_cast<std::streamoff>(offset));
     char byte = 0;
     file.get(byte);
-    file.seekp(static_cast<std::streamoff>(victim.offset + kRecordHeaderSize));
+    file.seekp(static_cast<std::streamoff>(offset));
     file.put(static_cast<char>(byte ^ 0x10));
-  }
+  };
+  const std::string victim_segment = segment_of(victim.position);
   std::vector<std::uint64_t> buffer;
+  // The header: a read knows the record's length from its location and checks the checksum
+  // first, which covers the header's own check (not recomputed); every byte is still guarded.
+  const RecordLocation next = locations[victim.position];
+  const std::string next_segment = segment_of(next.position);
+  for (std::uint64_t byte = 0; byte < kRecordHeaderSize; ++byte) {
+    flip(next_segment, next.offset + byte);
+    auto r = wal->ReadRecord(next, buffer);
+    ASSERT_FALSE(r.ok()) << "header byte " << byte;
+    EXPECT_EQ(r.status().code(), StatusCode::kCorruption) << r.status().ToString();
+    EXPECT_NE(r.status().ToString().find(next_segment), std::string::npos) << r.status().ToString();
+    flip(next_segment, next.offset + byte);
+    ASSERT_TRUE(wal->ReadRecord(next, buffer).ok()) << "header byte " << byte << " restored";
+  }
+  // The payload.
+  flip(victim_segment, victim.offset + kRecordHeaderSize);
   auto damaged = wal->ReadRecord(victim, buffer);
   ASSERT_FALSE(damaged.ok());
   EXPECT_EQ(damaged.status().code(), StatusCode::kCorruption);

@@ -89,6 +89,12 @@ void EncodeRecordHeader(const RecordHeader& header, std::span<const std::uint8_t
 // Parses a header without its payload. Errors: Corruption (bad magic, type, reserved bytes or
 // header check), with the reason.
 Result<RecordHeader> DecodeRecordHeader(std::span<const std::uint8_t, kRecordHeaderSize> bytes);
+// Parses a header whose record checksum has already been found to match (RecordChecksumMatches):
+// the checksum covers the header's first 32 bytes, its own check among them, so that check is not
+// recomputed. For readers that know a record's length before reading it; recovery, which must trust
+// a length before it can checksum anything, uses DecodeRecordHeader. Errors: Corruption (bad magic,
+// type or reserved bytes), with the reason.
+Result<RecordHeader> DecodeChecksummedRecordHeader(std::span<const std::uint8_t, kRecordHeaderSize> bytes);
 // Checks the record checksum over the header bytes and payload.
 bool RecordChecksumMatches(std::span<const std::uint8_t, kRecordHeaderSize> header,
                            std::span<const std::uint8_t> payload) noexcept;
