@@ -1,9 +1,10 @@
 // Fuzz target: WAL recovery and reading over arbitrary segment bytes. The bytes are scanned in
 // memory (what recovery and repair use) and, as a segment file behind a valid header, opened
 // with Wal::Open and read to the end. Properties: no crash, and recovery claims no more bytes
-// than there are. And at every 8-byte offset, the check of a record of known length (what
-// Wal::ReadRecord uses) agrees with the full check (what recovery uses): it accepts every record
-// the full check accepts, and what it accepts has the position, length and checksum asked for.
+// than there are. And at every 8-byte offset that holds a record's magic, the check of a record of
+// known length (what Wal::ReadRecord uses) agrees with the full check (what recovery uses): it
+// accepts every record the full check accepts, and what it accepts has the position, length and
+// checksum asked for.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
